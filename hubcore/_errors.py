@@ -1,0 +1,206 @@
+"""The hubcore error tree. Every error the library raises is a :class:`HubError`.
+
+This module imports nothing from hubcore, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+__all__ = (
+    "AuthenticationFailed",
+    "BootFailed",
+    "CallTimeout",
+    "ConnectionLost",
+    "HubError",
+    "ObjectNotFound",
+    "PayloadTooLarge",
+    "ProcessCrashed",
+    "ProcfileError",
+    "ProtocolError",
+    "RemoteError",
+    "remote_error",
+)
+
+
+class HubError(Exception):
+    """Root of every error raised by hubcore."""
+
+
+class CallTimeout(HubError, TimeoutError):
+    """A call, lookup or boot step did not finish within its timeout.
+
+    For a call, the callee's running method has been sent a CANCEL.
+    """
+
+
+class ObjectNotFound(HubError, LookupError):
+    """No object is published under the requested name (after waiting for the timeout).
+
+    ``available`` lists the names that are published.
+    """
+
+    def __init__(self, message: str, *, name: str = "", available: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.name = name
+        self.available = available
+
+
+class ConnectionLost(HubError):
+    """The connection to the hub or to a peer closed while it was in use."""
+
+
+class ProcessCrashed(ConnectionLost):
+    """The process that owns an object died while a call to it was in flight.
+
+    Raised at once for every call in flight on the dead process's connection, never after the
+    call's timeout. Carries what the hub knows of the death.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        process: str = "",
+        instance: int = 0,
+        pid: int | None = None,
+        exit_code: int | None = None,
+        signal: int | None = None,
+        stderr_tail: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.process = process
+        self.instance = instance
+        self.pid = pid
+        self.exit_code = exit_code
+        self.signal = signal
+        self.stderr_tail = stderr_tail
+
+
+class AuthenticationFailed(HubError):
+    """The token handshake or the peer-credential check refused a connection."""
+
+
+class ProtocolError(HubError):
+    """Bytes on a connection did not form valid frames; that connection is closed."""
+
+
+class PayloadTooLarge(HubError):
+    """A frame would exceed the size limit; nothing was sent."""
+
+    def __init__(self, message: str, *, size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class RemoteError(HubError):
+    """An exception raised by the remote method.
+
+    ``remote_type`` is the qualified name of the remote exception class, ``remote_traceback``
+    its formatted traceback, ``process``/``instance`` the publisher. When the remote type is a
+    builtin exception, the raised object is also an instance of it (see :func:`remote_error`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remote_type: str = "",
+        remote_traceback: str = "",
+        process: str = "",
+        instance: int = 0,
+        args: tuple[Any, ...] = (),
+    ) -> None:
+        HubError.__init__(self, message)
+        self.message = message
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+        self.process = process
+        self.instance = instance
+        self.remote_args = args
+
+    def __str__(self) -> str:
+        where = f" in {self.process}.{self.instance}" if self.process else ""
+        head = f"{self.remote_type}{where}: {self.message}"
+        if self.remote_traceback:
+            return f"{head}\n\nRemote traceback:\n{self.remote_traceback.rstrip()}"
+        return head
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (self.remote_type, self.message, self.__dict__.copy()))
+
+
+_SUBCLASSES: dict[type[BaseException], type[RemoteError]] = {}
+
+
+def _remote_class(base: type[BaseException]) -> type[RemoteError]:
+    cls = _SUBCLASSES.get(base)
+    if cls is None:
+        cls = type(f"Remote{base.__name__}", (RemoteError, base), {"__module__": __name__})
+        _SUBCLASSES[base] = cls
+    return cls
+
+
+def _builtin_exception(type_name: str) -> type[BaseException] | None:
+    obj = getattr(builtins, type_name, None)
+    if isinstance(obj, type) and issubclass(obj, Exception):
+        return obj
+    return None
+
+
+def remote_error(
+    remote_type: str,
+    message: str,
+    *,
+    remote_traceback: str = "",
+    process: str = "",
+    instance: int = 0,
+    args: tuple[Any, ...] = (),
+) -> RemoteError:
+    """Build the local exception for a remote failure.
+
+    :param remote_type: the remote class name; a builtin name such as ``"KeyError"`` yields an
+        object that is both a :class:`RemoteError` and a ``KeyError``.
+    :return: the exception to raise.
+    """
+    base = _builtin_exception(remote_type)
+    cls = _remote_class(base) if base is not None else RemoteError
+    err = cls(
+        message,
+        remote_type=remote_type,
+        remote_traceback=remote_traceback,
+        process=process,
+        instance=instance,
+        args=args,
+    )
+    if base is not None:
+        # Let ``err.args`` look like the builtin's, e.g. KeyError('k').args == ('k',)
+        err.args = args or (message,)
+    return err
+
+
+def _rebuild(remote_type: str, message: str, state: dict[str, Any]) -> RemoteError:
+    err = remote_error(remote_type, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ProcfileError(HubError):
+    """A procfile could not be loaded: the message names the file and line at fault."""
+
+
+class BootFailed(HubError):
+    """An app did not boot: a service's ``start()`` raised, or a process did not come up.
+
+    ``service``/``process`` name the culprit, ``remote_traceback`` holds its traceback text.
+    """
+
+    def __init__(
+        self, message: str, *, service: str = "", process: str = "", remote_traceback: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.service = service
+        self.process = process
+        self.remote_traceback = remote_traceback

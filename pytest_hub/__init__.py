@@ -1,0 +1,1 @@
+"""pytest_hub: boot a hubcore procfile topology as a pytest fixture."""
