@@ -1,16 +1,81 @@
-"""Procfile: the builder a ``procfile(app)`` function receives, and the plain spec records it yields.
+"""Procfile: the builder that ``procfile(app)`` receives, and the plain spec records it yields.
 
 This module spawns nothing; ``_supervisor`` and ``_app`` act on the records.
+
+How loading works:
+
+1. :func:`load_procfile` executes the procfile as a module and calls its ``procfile(app)`` with a
+   :class:`ProcfileBuilder`. Each builder call remembers the procfile line it came from, found by
+   walking the stack to the innermost frame whose file is the procfile.
+2. Checks that need only the call itself (a bad size, ``scale < 1``, a duplicate service) raise
+   at once. Checks that need the whole app (unknown dependency, cycle, duplicate publish name,
+   import paths) run in :meth:`ProcfileBuilder.build`, once ``procfile(app)`` has returned.
+3. Every failure is a :class:`ProcfileError` whose message starts with ``file:line:``.
+
+Import paths are resolved without executing the service module or its parent packages: the
+module is located on the file system and its source is parsed with :mod:`ast`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import ast
+import importlib.machinery
+import importlib.util
+import itertools
+import json
+import os
+import re
+import runpy
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from hubcore._errors import ProcfileError
+
+__all__ = (
+    "DEFAULT_PROCESS",
+    "AppSpec",
+    "ProcessBuilder",
+    "ProcessSpec",
+    "ProcfileBuilder",
+    "RestartPolicy",
+    "ServiceBuilder",
+    "ServiceSpec",
+    "load_procfile",
+)
+
 DEFAULT_PROCESS = "background"
+SPEC_VERSION = 1
+
+# Process names end up in socket file names and environment variables: keep them plain.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 2**10,
+    "KIB": 2**10,
+    "KB": 10**3,
+    "M": 2**20,
+    "MIB": 2**20,
+    "MB": 10**6,
+    "G": 2**30,
+    "GIB": 2**30,
+    "GB": 10**9,
+    "T": 2**40,
+    "TIB": 2**40,
+    "TB": 10**12,
+}
+_RESTART_OPTIONS = ("backoff", "backoff_max", "max_restarts", "within")
+_FREE_PORT_ATTEMPTS = 64
+_load_numbers = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -66,3 +131,689 @@ class AppSpec:
     def root(self) -> Path:
         """The procfile's folder, from which service import paths resolve."""
         return self.path.parent
+
+    def services_in(self, process: str) -> list[ServiceSpec]:
+        """List the services run by one process, in declaration order.
+
+        :param process: the process name.
+        :return: its services; empty for an unknown process or one without services.
+        """
+        return [s for s in self.services.values() if s.process == process]
+
+    def start_order(self, process: str) -> list[ServiceSpec]:
+        """List one process's services in the order to start them.
+
+        Dependencies come before their dependents, otherwise declaration order holds. A
+        dependency run by another process is not in the list: waiting for it is not done here.
+
+        :param process: the process name.
+        :return: the process's services, dependencies first.
+        """
+        ordered = (self.services[name] for name in _dependency_order(self.services))
+        return [service for service in ordered if service.process == process]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain JSON-ready data, for :meth:`from_dict` in another process.
+
+        :return: a dict of str, int, float, bool, None, lists and dicts.
+        """
+        return {
+            "version": SPEC_VERSION,
+            "path": str(self.path),
+            "processes": {name: _plain(asdict(p)) for name, p in self.processes.items()},
+            "services": {name: _plain(asdict(s)) for name, s in self.services.items()},
+            "ports": list(self.ports),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppSpec:
+        """Rebuild a spec from :meth:`to_dict` output; unknown keys are ignored.
+
+        :param data: the dict, possibly after a JSON round trip.
+        :raises ProcfileError: if the data is not a spec.
+        :return: the equal spec.
+        """
+        try:
+            return cls(
+                path=Path(data["path"]),
+                processes={n: _process_from_dict(d) for n, d in data["processes"].items()},
+                services={n: _service_from_dict(d) for n, d in data["services"].items()},
+                ports=tuple(int(p) for p in data.get("ports", ())),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProcfileError(f"malformed app spec: {exc!r}") from exc
+
+
+def _plain(value: Any) -> Any:
+    """Turn tuples into lists all the way down, so that ``to_dict`` output is plain JSON data."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _known(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the keys of ``data`` that are fields of the dataclass ``cls``."""
+    return {f.name: data[f.name] for f in fields(cls) if f.name in data}
+
+
+def _process_from_dict(data: Mapping[str, Any]) -> ProcessSpec:
+    values = _known(ProcessSpec, data)
+    values["env"] = dict(values.get("env", {}))
+    values["python_args"] = tuple(values.get("python_args", ()))
+    values["restart"] = RestartPolicy(**_known(RestartPolicy, values.get("restart", {})))
+    return ProcessSpec(**values)
+
+
+def _service_from_dict(data: Mapping[str, Any]) -> ServiceSpec:
+    values = _known(ServiceSpec, data)
+    values["config"] = dict(values.get("config", {}))
+    values["depends_on"] = tuple(values.get("depends_on", ()))
+    return ServiceSpec(**values)
+
+
+def _dependency_order(services: Mapping[str, ServiceSpec]) -> list[str]:
+    """Order service names depth first: each service's dependencies just before it."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        # Marking before visiting the dependencies keeps a cyclic spec from recursing forever.
+        if name in seen or name not in services:
+            return
+        seen.add(name)
+        for dependency in services[name].depends_on:
+            visit(dependency)
+        order.append(name)
+
+    for name in services:
+        visit(name)
+    return order
+
+
+def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Return the first dependency cycle found, as ``[a, b, a]``, or None."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        path.append(node)
+        for dependency in graph.get(node, ()):
+            if dependency in path:
+                return [*path[path.index(dependency) :], dependency]
+            if dependency not in done and (cycle := visit(dependency)):
+                return cycle
+        path.pop()
+        done.add(node)
+        return None
+
+    for node in graph:
+        if node not in done and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+@dataclass(frozen=True)
+class _Site:
+    """The procfile being run: finds the line of a builder call and formats errors."""
+
+    file: str
+
+    def line(self) -> int:
+        """Return the line of the innermost frame running the procfile, or 0 outside one."""
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.file:
+                return frame.f_lineno
+            frame = frame.f_back
+        return 0
+
+    def error(self, line: int, message: str) -> ProcfileError:
+        """Build the error for ``message`` at ``line`` (0: line unknown)."""
+        where = f"{self.file}:{line}" if line else self.file
+        return ProcfileError(f"{where}: {message}")
+
+    def here(self, message: str) -> ProcfileError:
+        """Build the error for ``message`` at the builder call being made."""
+        return self.error(self.line(), message)
+
+
+def _check_name(site: _Site, kind: str, name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise site.here(
+            f"bad {kind} name {name!r}: use letters, digits, '_', '.', '-', not starting with "
+            "a digit, '.' or '-'"
+        )
+    return name
+
+
+def _parse_size(size: object) -> int:
+    """Return a memory size in bytes.
+
+    :raises ValueError: if the size is not a positive int or a size string.
+    """
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    elif isinstance(size, str) and (match := _SIZE.fullmatch(size)):
+        unit = _UNITS.get(match.group(2).upper())
+        if unit is None:
+            raise ValueError(f"unknown unit {match.group(2)!r}")
+        value = int(Decimal(match.group(1)) * unit)
+    else:
+        raise ValueError("not a size")
+    if value < 1:
+        raise ValueError("must be at least 1 byte")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_policy(policy: RestartPolicy) -> str | None:
+    """Return what is wrong with a restart policy, or None."""
+    if not all(_is_number(v) for v in (policy.backoff, policy.backoff_max, policy.within)):
+        return "backoff, backoff_max and within must be numbers of seconds"
+    if not isinstance(policy.max_restarts, int) or isinstance(policy.max_restarts, bool):
+        return "max_restarts must be an int"
+    if policy.backoff < 0 or policy.max_restarts < 0 or policy.within <= 0:
+        return "backoff and max_restarts must be >= 0 and within > 0"
+    if policy.backoff_max < policy.backoff:
+        return f"backoff_max ({policy.backoff_max}) is below backoff ({policy.backoff})"
+    return None
+
+
+class ProcessBuilder:
+    """Declares one process, from ``app.process(name)``; every method returns the builder."""
+
+    def __init__(self, site: _Site, name: str, line: int) -> None:
+        self._site = site
+        self._spec = ProcessSpec(name=name, line=line)
+
+    @property
+    def name(self) -> str:
+        """The process name."""
+        return self._spec.name
+
+    def _fail(self, message: str) -> ProcfileError:
+        return self._site.here(f"process {self.name!r}: {message}")
+
+    def scale(self, n: int) -> ProcessBuilder:
+        """Run ``n`` instances of the process (default 1).
+
+        :param n: the instance count, at least 1.
+        :raises ProcfileError: if ``n`` is not an int >= 1.
+        :return: this builder.
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise self._fail(f"scale must be an int >= 1, got {n!r}")
+        self._spec = replace(self._spec, scale=n)
+        return self
+
+    def env(self, mapping: Mapping[str, str]) -> ProcessBuilder:
+        """Add environment variables for the process; later calls add to earlier ones.
+
+        :param mapping: variable names to string values.
+        :raises ProcfileError: if a name or value is not a str.
+        :return: this builder.
+        """
+        if not isinstance(mapping, Mapping):
+            raise self._fail(f"env takes a mapping of str to str, got {type(mapping).__name__}")
+        for key, value in mapping.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise self._fail(f"env must map str to str, got {key!r}: {value!r}")
+        self._spec = replace(self._spec, env={**self._spec.env, **mapping})
+        return self
+
+    def python_args(self, args: Sequence[str]) -> ProcessBuilder:
+        """Set the interpreter options the process starts with, such as ``["-X", "dev"]``.
+
+        :param args: the options; replaces those of an earlier call.
+        :raises ProcfileError: if ``args`` is a str or holds anything but str.
+        :return: this builder.
+        """
+        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
+            raise self._fail(f"python_args takes a list of str, got {args!r}")
+        self._spec = replace(self._spec, python_args=tuple(args))
+        return self
+
+    def memory_limit(self, size: int | str) -> ProcessBuilder:
+        """Restart an instance whose resident memory exceeds ``size`` (default: no limit).
+
+        :param size: bytes as an int, or a string: ``"512MiB"``, ``"64M"``, ``"2G"`` (1024-based)
+            or ``"100MB"``, ``"1GB"`` (1000-based).
+        :raises ProcfileError: if the size is not a positive int or a size string.
+        :return: this builder.
+        """
+        try:
+            limit = _parse_size(size)
+        except ValueError as exc:
+            raise self._fail(
+                f"bad memory size {size!r} ({exc}): use bytes or a number with KiB, MiB, GiB "
+                "(K, M, G are 1024-based too) or KB, MB, GB (1000-based)"
+            ) from exc
+        self._spec = replace(self._spec, memory_limit=limit)
+        return self
+
+    def restart(
+        self,
+        *,
+        backoff: float | None = None,
+        backoff_max: float | None = None,
+        max_restarts: int | None = None,
+        within: float | None = None,
+        **unknown: object,
+    ) -> ProcessBuilder:
+        """Change the restart policy; options not given keep their value (see RestartPolicy).
+
+        :param backoff: seconds before the first restart, doubled each consecutive restart.
+        :param backoff_max: the longest wait between restarts.
+        :param max_restarts: restarts allowed within ``within`` seconds before giving up.
+        :param within: the crash-loop window in seconds.
+        :raises ProcfileError: on an unknown option or a bad value.
+        :return: this builder.
+        """
+        if unknown:
+            raise self._fail(
+                f"unknown restart option {sorted(unknown)[0]!r}: use {', '.join(_RESTART_OPTIONS)}"
+            )
+        values = (backoff, backoff_max, max_restarts, within)
+        given: dict[str, Any] = dict(zip(_RESTART_OPTIONS, values, strict=True))
+        policy = replace(self._spec.restart, **{k: v for k, v in given.items() if v is not None})
+        if problem := _check_policy(policy):
+            raise self._fail(f"restart: {problem}")
+        self._spec = replace(self._spec, restart=policy)
+        return self
+
+    def build(self) -> ProcessSpec:
+        """Return the process's spec record.
+
+        :return: the spec as declared so far.
+        """
+        return self._spec
+
+
+class ServiceBuilder:
+    """Declares one service, from ``app.service(name, import_path)``; methods return the builder."""
+
+    def __init__(self, site: _Site, name: str, import_path: str, line: int) -> None:
+        self._site = site
+        self.name = name
+        self.import_path = import_path
+        self.line = line
+        self.process_name = DEFAULT_PROCESS
+        self.process_line = line
+        self.values: dict[str, Any] = {}
+        self.publish_as: str | None = None
+        self.publish_line = 0
+        self.dependencies: dict[str, int] = {}  # name -> line of the depends_on call
+
+    def _fail(self, message: str) -> ProcfileError:
+        return self._site.here(f"service {self.name!r}: {message}")
+
+    def process(self, name: str) -> ServiceBuilder:
+        """Run the service in process ``name`` (default ``"background"``), declared or not.
+
+        :param name: the process name.
+        :raises ProcfileError: if the name is not a valid process name.
+        :return: this builder.
+        """
+        self.process_name = _check_name(self._site, "process", name)
+        self.process_line = self._site.line()
+        return self
+
+    def config(self, **values: Any) -> ServiceBuilder:
+        """Add config values, passed to the service as ``ctx.config``; later calls add to these.
+
+        :param values: JSON-serialisable values (stored as their JSON round trip, so a tuple
+            becomes a list).
+        :raises ProcfileError: naming the key whose value is not JSON-serialisable.
+        :return: this builder.
+        """
+        for key, value in values.items():
+            try:
+                self.values[key] = json.loads(json.dumps(value, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise self._fail(f"config {key!r} is not JSON-serialisable: {exc}") from exc
+        return self
+
+    def publish(self, name: str | None = None) -> ServiceBuilder:
+        """Publish the service object on the hub, under ``name`` or else the service name.
+
+        :param name: the name other processes look it up by.
+        :raises ProcfileError: if the name is not a non-empty str.
+        :return: this builder.
+        """
+        publish_as = self.name if name is None else name
+        if not isinstance(publish_as, str) or not publish_as:
+            raise self._fail(f"publish name must be a non-empty str, got {name!r}")
+        self.publish_as = publish_as
+        self.publish_line = self._site.line()
+        return self
+
+    def depends_on(self, *names: str) -> ServiceBuilder:
+        """Start this service only after the named services have started, in any process.
+
+        :param names: service names, declared anywhere in the procfile.
+        :raises ProcfileError: if a name is not a str (unknown names fail at the end of the load).
+        :return: this builder.
+        """
+        line = self._site.line()
+        for name in names:
+            if not isinstance(name, str):
+                raise self._fail(f"depends_on takes service names, got {name!r}")
+            self.dependencies.setdefault(name, line)
+        return self
+
+    def build(self) -> ServiceSpec:
+        """Return the service's spec record.
+
+        :return: the spec as declared so far.
+        """
+        return ServiceSpec(
+            name=self.name,
+            import_path=self.import_path,
+            process=self.process_name,
+            config=dict(self.values),
+            publish_as=self.publish_as,
+            depends_on=tuple(self.dependencies),
+            line=self.line,
+        )
+
+
+def _bind_free_port() -> int:
+    """Ask the kernel for a free TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class ProcfileBuilder:
+    """The ``app`` that a procfile's ``procfile(app)`` receives: declares processes and services."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, port_source: Callable[[], int] = _bind_free_port
+    ) -> None:
+        """Start an empty app.
+
+        :param path: the procfile's path; builder calls made from this file record their line.
+        :param port_source: returns a free port; a seam for tests.
+        """
+        self._path = Path(path)
+        self._site = _Site(os.fspath(path))
+        self._port_source = port_source
+        self._processes: dict[str, ProcessBuilder] = {}
+        self._services: dict[str, ServiceBuilder] = {}
+        self._ports: list[int] = []
+
+    @property
+    def root(self) -> Path:
+        """The procfile's folder, from which service import paths resolve."""
+        return self._path.parent
+
+    def process(self, name: str) -> ProcessBuilder:
+        """Declare process ``name``, or return its builder if already declared.
+
+        :param name: the process name.
+        :raises ProcfileError: if the name is not a valid process name.
+        :return: the process's builder.
+        """
+        if name not in self._processes:
+            _check_name(self._site, "process", name)
+            self._processes[name] = ProcessBuilder(self._site, name, self._site.line())
+        return self._processes[name]
+
+    def service(self, name: str, import_path: str) -> ServiceBuilder:
+        """Declare service ``name``, an instance of the class at ``import_path``.
+
+        :param name: the service name, unique in the procfile.
+        :param import_path: ``"module.path:Attr"``, the module relative to the procfile's folder.
+        :raises ProcfileError: on a duplicate name or a malformed import path.
+        :return: the service's builder.
+        """
+        _check_name(self._site, "service", name)
+        if name in self._services:
+            first = self._services[name].line
+            raise self._site.here(f"service {name!r} is already declared (line {first})")
+        if not _valid_import_path(import_path):
+            raise self._site.here(
+                f"service {name!r}: import path {import_path!r} is not of the form "
+                "'module.path:Attr'"
+            )
+        builder = ServiceBuilder(self._site, name, import_path, self._site.line())
+        self._services[name] = builder
+        return builder
+
+    def free_port(self) -> int:
+        """Pick a free TCP port on 127.0.0.1, different from the others picked for this app.
+
+        :raises ProcfileError: if no new port turns up.
+        :return: the port, also recorded in ``AppSpec.ports``.
+        """
+        for _ in range(_FREE_PORT_ATTEMPTS):
+            port = self._port_source()
+            if port not in self._ports:
+                self._ports.append(port)
+                return port
+        raise self._site.here(f"free_port: no new free port after {_FREE_PORT_ATTEMPTS} tries")
+
+    def build(self) -> AppSpec:
+        """Check the whole app and return its spec.
+
+        :raises ProcfileError: on a duplicate publish name, an unknown dependency, a dependency
+            cycle, or an import path that does not resolve.
+        :return: the app's spec.
+        """
+        self._check_publish_names()
+        self._check_dependencies()
+        for service in self._services.values():
+            if problem := _import_problem(self.root, service.import_path):
+                raise self._site.error(service.line, f"service {service.name!r}: {problem}")
+        return AppSpec(
+            path=self._path,
+            processes=self._process_specs(),
+            services={name: s.build() for name, s in self._services.items()},
+            ports=tuple(self._ports),
+        )
+
+    def _process_specs(self) -> dict[str, ProcessSpec]:
+        """Specs of the declared processes, then of those only named by a service."""
+        specs = {name: p.build() for name, p in self._processes.items()}
+        for service in self._services.values():
+            if service.process_name not in specs:
+                specs[service.process_name] = ProcessSpec(
+                    name=service.process_name, line=service.process_line
+                )
+        return specs
+
+    def _check_publish_names(self) -> None:
+        owners: dict[str, ServiceBuilder] = {}
+        for service in self._services.values():
+            if service.publish_as is None:
+                continue
+            owner = owners.setdefault(service.publish_as, service)
+            if owner is not service:
+                raise self._site.error(
+                    service.publish_line,
+                    f"service {service.name!r}: publish name {service.publish_as!r} is already "
+                    f"used by service {owner.name!r} (line {owner.publish_line})",
+                )
+
+    def _check_dependencies(self) -> None:
+        for service in self._services.values():
+            for name, line in service.dependencies.items():
+                if name not in self._services:
+                    known = ", ".join(sorted(self._services))
+                    raise self._site.error(
+                        line,
+                        f"service {service.name!r}: depends_on unknown service {name!r} "
+                        f"(services: {known})",
+                    )
+        graph = {name: list(s.dependencies) for name, s in self._services.items()}
+        if cycle := _find_cycle(graph):
+            first = self._services[cycle[0]]
+            raise self._site.error(
+                first.dependencies[cycle[1]], f"dependency cycle: {' -> '.join(cycle)}"
+            )
+
+
+def _valid_import_path(import_path: object) -> bool:
+    if not isinstance(import_path, str) or import_path.count(":") != 1:
+        return False
+    module, attr = import_path.split(":")
+    return attr.isidentifier() and all(part.isidentifier() for part in module.split("."))
+
+
+def _import_problem(root: Path, import_path: str) -> str | None:
+    """Say why ``import_path`` does not resolve from ``root``, or return None if it does."""
+    module, attr = import_path.split(":")
+    spec = _find_module(root, module)
+    if spec is None:
+        return f"cannot find module {module!r} (looked in {root} first, then sys.path)"
+    if not (spec.has_location and spec.origin and spec.origin.endswith(".py")):
+        return None  # compiled, built-in or namespace module: it can't be read, so trust it
+    try:
+        tree = ast.parse(Path(spec.origin).read_bytes(), filename=spec.origin)
+    except SyntaxError as exc:
+        return f"{exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}"
+    except OSError as exc:
+        return f"cannot read {spec.origin}: {exc}"
+    names = _top_level_names(tree)
+    if names is None or attr in names:
+        return None
+    if spec.submodule_search_locations and _find_module(root, f"{module}.{attr}"):
+        return None  # "package:submodule"
+    return f"{module} has no attribute {attr!r}"
+
+
+def _find_module(root: Path, module: str) -> importlib.machinery.ModuleSpec | None:
+    """Locate ``module`` on the file system, executing neither it nor its parent packages.
+
+    ``importlib.util.find_spec`` would import the parent packages, and would answer from
+    ``sys.modules`` when another package of the same name (another procfile's ``services``)
+    was imported before. The path finder is asked one level at a time instead.
+    """
+    search: list[str] = [str(root), *sys.path]
+    spec: importlib.machinery.ModuleSpec | None = None
+    for depth, part in enumerate(module.split(".")):
+        name = f"{spec.name}.{part}" if spec else part
+        spec = importlib.machinery.PathFinder.find_spec(name, search)
+        if spec is None:
+            return _find_spec_importing(root, module) if depth == 0 else None
+        search = list(spec.submodule_search_locations or [])
+        if not search and name != module:
+            return None  # a plain module has no submodules
+    return spec
+
+
+def _find_spec_importing(root: Path, module: str) -> importlib.machinery.ModuleSpec | None:
+    """Ask the whole import system (built-ins, frozen and installed meta-path finders)."""
+    with _front_of_sys_path(root):
+        saved_modules = set(sys.modules)
+        try:
+            return importlib.util.find_spec(module)
+        except Exception:  # the parent package itself failed to import: not resolvable either
+            return None
+        finally:
+            for name in set(sys.modules) - saved_modules:
+                del sys.modules[name]
+
+
+def _top_level_names(tree: ast.Module) -> set[str] | None:
+    """Return the names a module binds at top level, or None if it can't be known statically."""
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name == "__getattr__":
+                return None  # module __getattr__ can provide any name
+            names.add(node.name)
+            continue  # their bodies are not top level
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        pending.extend(ast.iter_child_nodes(node))
+    # ``global X`` inside a function binds X at top level when the function runs.
+    names.update(n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names)
+    return names
+
+
+@contextmanager
+def _front_of_sys_path(folder: Path) -> Iterator[None]:
+    """Put ``folder`` first on ``sys.path`` for the block, then restore ``sys.path``."""
+    saved = sys.path[:]
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+def _procfile_path(path: str | os.PathLike[str]) -> Path:
+    """Return the absolute procfile path (``procfile.py`` inside a folder) after checking it."""
+    file = Path(path).expanduser().resolve()
+    if file.is_dir():
+        file = file / "procfile.py"
+    if not file.is_file():
+        raise ProcfileError(
+            f"no procfile at {file}: create one (see docs/procfile.md) or pass its path"
+        )
+    return file
+
+
+def _wrap(file: Path, exc: Exception) -> ProcfileError:
+    """Turn an exception raised by procfile code into a ProcfileError at the procfile's line."""
+    line = 0
+    if isinstance(exc, SyntaxError) and exc.filename == str(file):
+        line = exc.lineno or 0
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == str(file):
+            line = frame.lineno or 0
+    where = f"{file}:{line}" if line else str(file)
+    return ProcfileError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _run_procfile(file: Path) -> Callable[[ProcfileBuilder], object]:
+    """Execute the procfile module and return its ``procfile`` function."""
+    try:
+        namespace = runpy.run_path(str(file), run_name=f"_hubcore_procfile_{next(_load_numbers)}")
+    except ProcfileError:
+        raise
+    except Exception as exc:
+        raise _wrap(file, exc) from exc
+    function = namespace.get("procfile")
+    if not callable(function):
+        raise ProcfileError(
+            f"{file}: defines no procfile(app) function: add `def procfile(app):` declaring "
+            "processes and services (see docs/procfile.md)"
+        )
+    return function  # type: ignore[no-any-return]
+
+
+def load_procfile(path: str | os.PathLike[str]) -> AppSpec:
+    """Load a procfile: run its ``procfile(app)`` function and check the app it declares.
+
+    The procfile's folder is first on ``sys.path`` while it runs.
+
+    :param path: the procfile, or a folder holding ``procfile.py``.
+    :raises ProcfileError: if the file is missing, fails to run, or declares an invalid app;
+        the message starts with ``file:line:``.
+    :return: the app's spec.
+    """
+    file = _procfile_path(path)
+    with _front_of_sys_path(file.parent):
+        function = _run_procfile(file)
+        builder = ProcfileBuilder(file)
+        try:
+            function(builder)
+        except ProcfileError:
+            raise
+        except Exception as exc:
+            raise _wrap(file, exc) from exc
+    return builder.build()

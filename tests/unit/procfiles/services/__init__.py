@@ -1,0 +1,1 @@
+"""Fixture services for the procfile tests. Loading a procfile must not import them."""

@@ -1,0 +1,5 @@
+"""Fixture service module."""
+
+
+class PageSnapshot:
+    """Stands in for a service class."""
