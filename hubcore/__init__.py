@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hubcore._api import connect, get_proxy, publish_object
+from hubcore._client import Client, Publication
+from hubcore._directory import ObjectInfo
 from hubcore._errors import (
     AuthenticationFailed,
     BootFailed,
@@ -15,17 +18,33 @@ from hubcore._errors import (
     ProtocolError,
     RemoteError,
 )
+from hubcore._hub import Hub, serve_hub
+from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._subscriptions import Subscription
+from hubcore.protocol import register_codec
 
 __all__ = (
     "AuthenticationFailed",
     "BootFailed",
     "CallTimeout",
+    "Client",
     "ConnectionLost",
+    "Hub",
     "HubError",
+    "ObjectEvent",
+    "ObjectInfo",
     "ObjectNotFound",
     "PayloadTooLarge",
     "ProcessCrashed",
     "ProcfileError",
     "ProtocolError",
+    "Proxy",
+    "Publication",
     "RemoteError",
+    "Subscription",
+    "connect",
+    "get_proxy",
+    "publish_object",
+    "register_codec",
+    "serve_hub",
 )

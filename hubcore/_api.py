@@ -1,0 +1,132 @@
+"""The module-level entry points: ``connect``, and ``publish_object``/``get_proxy`` on a
+default client built from the environment (``HUBCORE_ADDRESS``, ``HUBCORE_TOKEN_FILE``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import sniffio
+
+from hubcore._client import Client, Publication
+from hubcore._errors import HubError
+from hubcore._proxy import Proxy
+from hubcore.protocol import DEFAULT_MAX_FRAME
+
+__all__ = ("connect", "default_client", "get_proxy", "publish_object", "set_default_client")
+
+ENV_ADDRESS = "HUBCORE_ADDRESS"
+ENV_TOKEN_FILE = "HUBCORE_TOKEN_FILE"
+
+
+def connect(
+    address: str | os.PathLike[str] | None = None,
+    *,
+    token: bytes | str | None = None,
+    process: str | None = None,
+    instance: int | None = None,
+    max_frame_size: int = DEFAULT_MAX_FRAME,
+) -> Client:
+    """A client for the hub at ``address``; use it as ``async with connect(...) as client``.
+
+    :param address: the hub's socket; by default ``$HUBCORE_ADDRESS``.
+    :param token: the hub's token; by default read from ``$HUBCORE_TOKEN_FILE``, else from the
+        ``token`` file beside the socket.
+    :raises HubError: no address given and ``HUBCORE_ADDRESS`` is not set, or no token found.
+    """
+    path = str(address) if address is not None else os.environ.get(ENV_ADDRESS)
+    if not path:
+        raise HubError(
+            f"no hub address: pass one to connect(), or set {ENV_ADDRESS} (and {ENV_TOKEN_FILE}) "
+            "as `hubcore dev` and the pytest plugin do for the processes they start"
+        )
+    if instance is None and os.environ.get("HUBCORE_INSTANCE", "").isdigit():
+        instance = int(os.environ["HUBCORE_INSTANCE"])
+    return Client(
+        path,
+        _token(path, token),
+        process=process,
+        instance=instance,
+        max_frame_size=max_frame_size,
+    )
+
+
+def _token(address: str, token: bytes | str | None) -> bytes:
+    if token is not None:
+        return token.encode() if isinstance(token, str) else token
+    candidates = [os.environ.get(ENV_TOKEN_FILE), str(Path(address).parent / "token")]
+    for candidate in filter(None, candidates):
+        try:
+            return Path(candidate).read_bytes().strip()
+        except OSError:
+            continue
+    raise HubError(
+        f"no token for the hub at {address}: pass token=, or set {ENV_TOKEN_FILE} to the hub's "
+        "token file"
+    )
+
+
+# One default client per event loop, owned by a task of its own (not by the caller's task).
+_defaults: dict[object, Client] = {}
+
+
+def set_default_client(client: Client) -> None:
+    """Make ``client`` the one ``publish_object``/``get_proxy`` use in this event loop."""
+    _defaults[anyio.lowlevel.current_token()] = client
+
+
+async def default_client() -> Client:
+    """The default client of this event loop, connected from the environment on first use."""
+    key = anyio.lowlevel.current_token()
+    client = _defaults.get(key)
+    if client is None or client.closed:
+        client = await _spawn_default()
+        _defaults[key] = client
+    return client
+
+
+async def _spawn_default() -> Client:
+    client = connect()
+    ready = anyio.Event()
+    failure: list[BaseException] = []
+
+    async def host() -> None:
+        try:
+            async with client:
+                ready.set()
+                await anyio.sleep_forever()
+        except Exception as exc:
+            failure.append(exc)
+            ready.set()
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(host)
+    else:
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(host())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    await ready.wait()
+    if failure:
+        raise failure[0]
+    return client
+
+
+_background: set[Any] = set()
+
+
+async def publish_object(name: str, obj: Any) -> Publication:
+    """Publish ``obj`` under ``name`` through the default client (see :meth:`Client.publish`)."""
+    return await (await default_client()).publish(name, obj)
+
+
+async def get_proxy(name: str, *, timeout: float = 10.0, instance: int | None = None) -> Proxy:
+    """A proxy for ``name`` through the default client (see :meth:`Client.get_proxy`)."""
+    return await (await default_client()).get_proxy(name, timeout=timeout, instance=instance)

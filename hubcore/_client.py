@@ -1,0 +1,379 @@
+"""A process's link to the hub: lookups, the pool of peer connections, publishing, events.
+
+How it works: the client keeps one connection to the hub and mirrors its directory (snapshot,
+then change events). A proxy call picks an instance from the mirror and reuses the one peer
+connection to that instance's listener; every call between two processes shares it. Publishing
+opens this process's own peer listener on first use. A peer connection that breaks with calls
+in flight fails them with ``ProcessCrashed``, enriched by what the hub knows of the death.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import psutil
+
+from hubcore._directory import Directory, ObjectInfo
+from hubcore._dispatch import Dispatcher, Published
+from hubcore._errors import ConnectionLost, HubError, ObjectNotFound, ProcessCrashed
+from hubcore._hub import HUB_TARGET
+from hubcore._links import accept_link, open_link
+from hubcore._peer import Connection
+from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._subscriptions import Subscription, Subscriptions
+from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore.transport import ByteStream, Listener, listen_unix
+
+__all__ = ("Client", "Publication")
+
+log = logging.getLogger("hubcore.client")
+
+HUB_CALL_TIMEOUT = 10.0
+
+
+class Publication:
+    """An object this process publishes. Emit events through it, or withdraw it."""
+
+    def __init__(self, client: Client, published: Published, info: ObjectInfo) -> None:
+        self._client = client
+        self._published = published
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        """The published name."""
+        return self.info.name
+
+    @property
+    def generation(self) -> int:
+        """Grows with every publication on the hub: a restart shows as a new generation."""
+        return self.info.generation
+
+    def emit(self, event: str, data: Any = None) -> int:
+        """Send ``event`` with ``data`` to every subscriber.
+
+        :raises TypeError: ``data`` cannot be encoded.
+        :return: how many subscribed connections it went to.
+        """
+        return self._published.emit(event, data)
+
+    async def unpublish(self) -> None:
+        """Withdraw the name from the hub and stop serving it."""
+        await self._client.unpublish(self.name)
+
+
+class Client:
+    """A connection to a hub. Use as ``async with connect(...) as client``."""
+
+    def __init__(
+        self,
+        address: str,
+        token: bytes,
+        *,
+        process: str | None = None,
+        instance: int | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        self.address = address
+        self.token = token
+        self.process = process or _default_process_name()
+        self.instance = instance
+        self.max_frame = max_frame_size
+        self.rundir = str(Path(address).parent)
+        self.directory = Directory()
+        self.closed = False
+        self._stack = AsyncExitStack()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._hub: Connection | None = None
+        self._peers: dict[str, Connection] = {}
+        self._connecting: dict[str, anyio.Lock] = {}
+        self._dispatcher = Dispatcher()
+        self._listener_address: str | None = None
+        self._listener_lock = anyio.Lock()
+        self.subscriptions = Subscriptions(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        try:
+            self._hub = await open_link(
+                self.address, self.token, self._hello(), label="hub", max_frame=self.max_frame
+            )
+            self._hub.on_event = self._on_hub_event
+            self._hub.identity = (self.process, self.instance or 0)
+            await self._tg.start(self._run_hub)
+            snapshot = await self._hub.call(HUB_TARGET, "watch", timeout=HUB_CALL_TIMEOUT)
+            self.directory.replace_all([ObjectInfo.from_wire(d) for d in snapshot])
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _hello(self) -> dict[str, Any]:
+        return {"process": self.process, "instance": self.instance, "pid": os.getpid()}
+
+    async def _run_hub(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        assert self._hub is not None
+        await self._hub.run(task_status=task_status)
+        if not self.closed:
+            log.warning("lost the hub at %s: %s", self.address, self._hub.close_reason)
+            self.directory.replace_all([])
+
+    async def aclose(self) -> None:
+        """Withdraw this process's publications, close every connection. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        with anyio.CancelScope(shield=True):
+            for conn in [*self._peers.values(), self._hub]:
+                if conn is not None:
+                    await conn.aclose()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        await self._stack.aclose()
+
+    @property
+    def hub(self) -> Connection:
+        """The hub connection. :raises ConnectionLost: it is gone."""
+        if self._hub is None or self._hub.closed:
+            raise ConnectionLost(f"not connected to the hub at {self.address}")
+        return self._hub
+
+    async def hub_call(self, method: str, *args: Any, timeout: float = HUB_CALL_TIMEOUT) -> Any:
+        """Call a hub method (``objects``, ``processes``, ...)."""
+        return await self.hub.call(HUB_TARGET, method, args, timeout=timeout)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def publish(self, name: str, obj: Any) -> Publication:
+        """Publish ``obj`` under ``name``: other processes can now call its public methods.
+
+        :raises HubError: ``name`` is empty or starts with ``$``.
+        :return: the publication (emit events through it).
+        """
+        if not name or name.startswith("$") or not isinstance(name, str):
+            raise HubError(
+                f"cannot publish under {name!r}: use a non-empty name not starting with $"
+            )
+        address = await self._ensure_listener()
+        published = self._dispatcher.add(name, obj)
+        shape = published.shape
+        data = await self.hub_call(
+            "publish",
+            {
+                "name": name,
+                "address": address,
+                "methods": list(shape.methods),
+                "streams": sorted(shape.streams),
+                "properties": list(shape.properties),
+            },
+        )
+        info = ObjectInfo.from_wire(data)
+        published.instance, published.generation = info.instance, info.generation
+        self.directory.add(info)
+        return Publication(self, published, info)
+
+    async def unpublish(self, name: str) -> None:
+        """Withdraw ``name`` (published by this client)."""
+        self._dispatcher.remove(name)
+        await self.hub_call("unpublish", name)
+
+    async def _ensure_listener(self) -> str:
+        async with self._listener_lock:
+            if self._listener_address is None:
+                assert self._tg is not None
+                path = os.path.join(self.rundir, f"peer-{self.process[:24]}-{os.getpid()}.sock")
+                listener = await listen_unix(path)
+                self._tg.start_soon(self._serve_peers, listener)
+                self._listener_address = path
+            return self._listener_address
+
+    async def _serve_peers(self, listener: Listener) -> None:
+        try:
+            await listener.serve(self._on_peer_stream)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await listener.aclose()
+
+    async def _on_peer_stream(self, stream: ByteStream) -> None:
+        conn = await accept_link(
+            stream,
+            self.token,
+            {"process": self.process},
+            handler=self._dispatcher,
+            what=f"{self.process} peer listener",
+            max_frame=self.max_frame,
+        )
+        if conn is not None:
+            conn.identity = (self.process, self.instance or 0)
+            await conn.run()
+
+    # -- looking up ------------------------------------------------------------------------
+
+    async def get_proxy(
+        self, name: str, *, timeout: float = 10.0, instance: int | None = None
+    ) -> Proxy:
+        """A proxy for ``name``, waiting up to ``timeout`` for it to be published.
+
+        :param timeout: seconds to wait for the name, and the proxy's default call timeout.
+        :param instance: pin one instance; by default calls spread round-robin.
+        :raises ObjectNotFound: nothing published ``name`` in time (the error lists what is).
+        """
+        info = await self.resolve(name, instance, timeout)
+        return Proxy(self, name, timeout=timeout, instance=instance, methods=info.methods)
+
+    async def subscribe(
+        self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
+    ) -> Subscription:
+        """Subscribe to ``event`` of every instance of ``name``, now and after restarts."""
+        return await self.subscriptions.subscribe(name, event, callback)
+
+    async def objects(self) -> list[ObjectInfo]:
+        """Every published instance of every name, as the hub knows them."""
+        return [ObjectInfo.from_wire(d) for d in await self.hub_call("objects")]
+
+    async def processes(self) -> list[dict[str, Any]]:
+        """The hub's process table (filled when a supervisor runs the hub)."""
+        result: list[dict[str, Any]] = await self.hub_call("processes")
+        return result
+
+    async def resolve(
+        self,
+        name: str,
+        instance: int | None,
+        timeout: float | None,
+        exclude: frozenset[int] = frozenset(),
+    ) -> ObjectInfo:
+        """An instance of ``name`` (not one of the ``exclude`` generations), waiting for one."""
+        info = self.directory.pick(name, instance)
+        if info is not None and info.generation not in exclude:
+            return info
+        with anyio.move_on_after(timeout):
+            while True:
+                changed = self.directory.changed
+                info = self.directory.pick(name, instance)
+                if info is not None and info.generation not in exclude:
+                    return info
+                if self._hub is None or self._hub.closed:
+                    raise ConnectionLost(f"lost the hub at {self.address}")
+                await changed.wait()
+        raise _not_found(name, instance, timeout, self.directory.names())
+
+    async def connection(self, info: ObjectInfo) -> Connection:
+        """The shared connection to the process serving ``info`` (opened on first use).
+
+        :raises ConnectionLost: nothing listens at its address any more.
+        """
+        conn = self._peers.get(info.address)
+        if conn is not None and not conn.closed:
+            return conn
+        lock = self._connecting.setdefault(info.address, anyio.Lock())
+        async with lock:
+            conn = self._peers.get(info.address)
+            if conn is None or conn.closed:
+                conn = await self._open_peer(info)
+        return conn
+
+    async def _open_peer(self, info: ObjectInfo) -> Connection:
+        assert self._tg is not None
+        conn = await open_link(
+            info.address, self.token, self._hello(), label=info.label, max_frame=self.max_frame
+        )
+        conn.peer.update(process=info.process, instance=info.instance, pid=info.pid)
+        conn.identity = (self.process, self.instance or 0)
+        conn.on_event = self.subscriptions.on_event
+        conn.lost_error = self._crash_error
+        self._peers[info.address] = conn
+        await self._tg.start(conn.run)
+        return conn
+
+    async def _crash_error(self, conn: Connection) -> BaseException:
+        pid = conn.peer.get("pid")
+        if isinstance(pid, int) and _alive(pid):
+            return ConnectionLost(f"connection to {conn.label} broke: {conn.close_reason}")
+        details: dict[str, Any] = {}
+        if isinstance(pid, int) and self._hub is not None and not self._hub.closed:
+            with anyio.move_on_after(1.0):
+                details = await self.hub_call("exit_info", pid, 0.5) or {}
+        return _crashed(conn, details)
+
+    # -- events from the hub ---------------------------------------------------------------
+
+    def _on_hub_event(self, frame: list[Any]) -> None:
+        _kind, _id, _source, event, data = frame[:5]
+        if event == "published":
+            info = ObjectInfo.from_wire(data)
+            self.directory.add(info)
+            self.subscriptions.published(info)
+        elif event == "unpublished":
+            self.directory.remove(ObjectInfo.from_wire(data))
+
+    def start_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a background task owned by this client."""
+        if self._tg is not None and not self.closed:
+            self._tg.start_soon(fn, *args)
+
+
+def _default_process_name() -> str:
+    return os.environ.get("HUBCORE_PROCESS") or Path(sys.argv[0] or "python").stem or "python"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _not_found(
+    name: str, instance: int | None, timeout: float | None, names: tuple[str, ...]
+) -> ObjectNotFound:
+    what = f"{name!r}" if instance is None else f"instance {instance} of {name!r}"
+    published = ", ".join(names) if names else "nothing"
+    return ObjectNotFound(
+        f"no process published {what} within {timeout}s; published now: {published}",
+        name=name,
+        available=names,
+    )
+
+
+def _crashed(conn: Connection, details: dict[str, Any]) -> ProcessCrashed:
+    pid = conn.peer.get("pid")
+    code, sig = details.get("exit_code"), details.get("signal")
+    how = (
+        f"killed by signal {sig}"
+        if sig
+        else f"exited with code {code}"
+        if code is not None
+        else "died"
+    )
+    tail = tuple(details.get("stderr_tail") or ())
+    message = f"process {conn.label} {how} with calls in flight"
+    if details.get("reason"):
+        message += f" ({details['reason']})"
+    if tail:
+        message += "\nlast lines of its stderr:\n" + "\n".join(f"  {line}" for line in tail[-10:])
+    return ProcessCrashed(
+        message,
+        process=str(conn.peer.get("process", "")),
+        instance=int(conn.peer.get("instance") or 0),
+        pid=pid if isinstance(pid, int) else None,
+        exit_code=code,
+        signal=sig,
+        stderr_tail=tail,
+    )

@@ -1,0 +1,201 @@
+"""The callee side: turns CALL frames into method calls on published objects.
+
+Plain methods run inline in the reader (no task per call); coroutine methods and async
+generators get a task with a cancel scope, so a CANCEL from the caller (timeout, caller gone)
+cancels the running method. Special methods start with ``$`` (a Python name never does):
+``$subscribe``/``$unsubscribe`` for events and ``$get_property``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubcore._peer import CallHandler, Connection
+from hubcore.protocol import Kind
+from hubcore.protocol._codec import Undecodable
+
+__all__ = ("Dispatcher", "Published", "describe")
+
+log = logging.getLogger("hubcore.dispatch")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The public surface of an object: plain methods, coroutines, streams, properties."""
+
+    methods: tuple[str, ...]
+    coroutines: frozenset[str]
+    streams: frozenset[str]
+    properties: tuple[str, ...]
+
+
+def describe(obj: Any) -> Shape:
+    """Classify the public attributes of ``obj`` without calling any property."""
+    methods, coroutines, streams, properties = [], set(), set(), []
+    for name in dir(obj):
+        if name.startswith("_"):
+            continue
+        static = inspect.getattr_static(obj, name)
+        if isinstance(static, property) or not callable(getattr(obj, name, None)):
+            properties.append(name)
+            continue
+        methods.append(name)
+        fn = getattr(obj, name)
+        if inspect.isasyncgenfunction(fn):
+            streams.add(name)
+        elif inspect.iscoroutinefunction(fn):
+            coroutines.add(name)
+    return Shape(tuple(methods), frozenset(coroutines), frozenset(streams), tuple(properties))
+
+
+@dataclass
+class Published:
+    """An object this process publishes, and who listens to its events."""
+
+    name: str
+    obj: Any
+    shape: Shape
+    instance: int = 0
+    generation: int = 0
+    subscribers: dict[str, set[Connection]] = field(default_factory=dict)
+
+    def emit(self, event: str, data: Any = None) -> int:
+        """Send an event to every subscriber of ``event`` (or of ``"*"``).
+
+        :raises TypeError: ``data`` cannot be encoded.
+        :return: how many connections it was sent to.
+        """
+        targets = self.subscribers.get(event, set()) | self.subscribers.get("*", set())
+        for conn in targets:
+            conn.send_event(self.name, event, data, self.generation, self.instance)
+        return len(targets)
+
+
+class Dispatcher(CallHandler):
+    """Routes calls arriving on any connection to the objects published here."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Published] = {}
+
+    def add(self, name: str, obj: Any) -> Published:
+        """Start serving ``obj`` under ``name``."""
+        pub = Published(name, obj, describe(obj))
+        self.objects[name] = pub
+        return pub
+
+    def remove(self, name: str) -> None:
+        """Stop serving ``name``."""
+        self.objects.pop(name, None)
+
+    def handle_call(
+        self,
+        conn: Connection,
+        cid: int,
+        target: str,
+        method: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        window: int,
+    ) -> None:
+        pub = self.objects.get(target)
+        if pub is None:
+            conn.send_error(cid, "LookupError", f"{target!r} is not published by this process")
+            return
+        bad = _undecodable(args, kwargs)
+        if bad is not None:
+            conn.send_error(cid, "TypeError", f"{target}.{method}: {bad.message}")
+            return
+        if method.startswith("$"):
+            self._special(conn, cid, pub, method, args)
+            return
+        if method not in pub.shape.methods:
+            conn.send_error(
+                cid, "AttributeError", f"{target!r} has no public method {method!r}", args=(method,)
+            )
+            return
+        fn = getattr(pub.obj, method)
+        if method in pub.shape.streams:
+            conn.spawn(cid, lambda: _serve_stream(conn, cid, fn, args, kwargs, window))
+        else:
+            # A coroutine method returns an awaitable here, and only that gets a task.
+            _serve_plain(conn, cid, fn, args, kwargs)
+
+    def _special(
+        self, conn: Connection, cid: int, pub: Published, method: str, args: list[Any]
+    ) -> None:
+        arg = args[0] if args and isinstance(args[0], str) else ""
+        if method == "$subscribe":
+            pub.subscribers.setdefault(arg, set()).add(conn)
+            conn.send_result(cid, pub.generation)
+        elif method == "$unsubscribe":
+            pub.subscribers.get(arg, set()).discard(conn)
+            conn.send_result(cid, None)
+        elif method == "$get_property" and arg in pub.shape.properties:
+            _serve_plain(conn, cid, lambda: getattr(pub.obj, arg), [], {}, what="property")
+        else:
+            conn.send_error(cid, "AttributeError", f"{pub.name!r} has no property {arg!r}")
+
+    def connection_closed(self, conn: Connection) -> None:
+        for pub in self.objects.values():
+            for subscribers in pub.subscribers.values():
+                subscribers.discard(conn)
+
+
+def _undecodable(args: list[Any], kwargs: dict[str, Any]) -> Undecodable | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Undecodable):
+            return value
+    return None
+
+
+def _serve_plain(
+    conn: Connection,
+    cid: int,
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    what: str = "result",
+) -> None:
+    try:
+        value = fn(*args, **kwargs)
+    except Exception as exc:
+        conn.send_exception(cid, exc)
+        return
+    if inspect.isawaitable(value):
+        conn.spawn(cid, lambda: _await_reply(conn, cid, value))
+    else:
+        conn.send_result(cid, value, what)
+
+
+async def _await_reply(conn: Connection, cid: int, awaitable: Any) -> None:
+    try:
+        value = await awaitable
+    except Exception as exc:
+        conn.send_exception(cid, exc)
+        return
+    conn.send_result(cid, value)
+
+
+async def _serve_stream(
+    conn: Connection,
+    cid: int,
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    window: int,
+) -> None:
+    try:
+        agen = fn(*args, **kwargs)
+        try:
+            async for item in agen:
+                await conn.send_stream_item(cid, item, window or 1)
+        finally:
+            await agen.aclose()
+    except Exception as exc:
+        conn.send_exception(cid, exc)
+        return
+    conn.send_frame([Kind.STREAM_END, cid])

@@ -1,0 +1,164 @@
+"""Event subscriptions that follow a name across restarts.
+
+How it works: subscribing asks every current instance of the name to send us its events
+(``$subscribe`` on the shared peer connection). When the hub announces a new publication of a
+subscribed name, the client subscribes to it too, and tells the subscribers with a
+``$restarted`` event if it replaces an instance they already heard from. The publisher sends
+each event once per connection; the client fans it out to its local subscriptions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hubcore._directory import ObjectInfo
+from hubcore._errors import HubError
+from hubcore._proxy import ObjectEvent
+
+if TYPE_CHECKING:
+    from hubcore._client import Client
+
+__all__ = ("RESTARTED", "Subscription", "Subscriptions")
+
+log = logging.getLogger("hubcore.events")
+
+RESTARTED = "$restarted"
+BUFFER = 1000
+
+
+class Subscription:
+    """One subscription: calls a callback, or is iterated (``async for event in sub``)."""
+
+    def __init__(
+        self,
+        owner: Subscriptions,
+        name: str,
+        event: str,
+        callback: Callable[[ObjectEvent], Any] | None,
+    ) -> None:
+        self._owner = owner
+        self.name = name
+        self.event = event
+        self.callback = callback
+        self.closed = False
+        self._send, self._receive = anyio.create_memory_object_stream[ObjectEvent](BUFFER)
+
+    def deliver(self, event: ObjectEvent) -> None:
+        """Hand over one event (an iterator that fell ``BUFFER`` events behind loses it)."""
+        if self.closed:
+            return
+        if self.callback is None:
+            try:
+                self._send.send_nowait(event)
+            except anyio.WouldBlock:
+                log.warning(
+                    "subscriber of %s.%s is %d events behind: dropped one",
+                    self.name,
+                    self.event,
+                    BUFFER,
+                )
+            return
+        result = self.callback(event)
+        if inspect.isawaitable(result):
+            self._owner.client.start_soon(_await, result)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ObjectEvent:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        """Unsubscribe; an iteration in progress ends."""
+        if not self.closed:
+            self.closed = True
+            self._send.close()
+            await self._owner.remove(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def _await(result: Any) -> None:
+    try:
+        await result
+    except Exception:
+        log.exception("an event callback raised")
+
+
+class Subscriptions:
+    """All subscriptions of one client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._by_name: dict[str, list[Subscription]] = {}
+        self._seen: dict[tuple[str, int], int] = {}  # (name, instance) -> generation
+
+    async def subscribe(
+        self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
+    ) -> Subscription:
+        """Register a subscription and attach it to every current instance of ``name``."""
+        if not event:
+            raise HubError("subscribe to a named event, or to '*' for every event")
+        sub = Subscription(self, name, event, callback)
+        self._by_name.setdefault(name, []).append(sub)
+        for info in self.client.directory.instances(name):
+            await self._attach(info, event)
+        return sub
+
+    async def _attach(self, info: ObjectInfo, event: str) -> None:
+        conn = await self.client.connection(info)
+        await conn.call(info.name, "$subscribe", (event,), timeout=10.0)
+        self._seen.setdefault((info.name, info.instance), info.generation)
+
+    async def _reattach(self, info: ObjectInfo) -> None:
+        events = {sub.event for sub in self._by_name.get(info.name, [])}
+        try:
+            for event in events:
+                await self._attach(info, event)
+        except Exception as exc:  # the new instance may already be gone again
+            log.warning("could not resubscribe to %s: %s", info.label, exc)
+            return
+        previous = self._seen.get((info.name, info.instance))
+        self._seen[(info.name, info.instance)] = info.generation
+        if previous is not None and previous != info.generation:
+            self._fan_out(ObjectEvent(info.name, RESTARTED, None, info.generation, info.instance))
+
+    def published(self, info: ObjectInfo) -> None:
+        """The hub announced a publication: subscribe to it if anyone listens to that name."""
+        if self._by_name.get(info.name):
+            self.client.start_soon(self._reattach, info)
+
+    def on_event(self, frame: list[Any]) -> None:
+        """An EVENT frame from a peer."""
+        source, name, data, generation, instance = (frame + [None] * 7)[2:7]
+        self._fan_out(ObjectEvent(source, name, data, generation or 0, instance or 0))
+
+    def _fan_out(self, event: ObjectEvent) -> None:
+        for sub in list(self._by_name.get(event.source, [])):
+            if sub.event in (event.name, "*") or event.name == RESTARTED:
+                sub.deliver(event)
+
+    async def remove(self, sub: Subscription) -> None:
+        """Forget ``sub``; tell publishers when nobody here listens to that event any more."""
+        subs = self._by_name.get(sub.name, [])
+        if sub in subs:
+            subs.remove(sub)
+        if any(other.event == sub.event for other in subs):
+            return
+        for info in self.client.directory.instances(sub.name):
+            conn = self.client._peers.get(info.address)
+            if conn is not None and not conn.closed:
+                with anyio.move_on_after(2.0):
+                    await conn.call(info.name, "$unsubscribe", (sub.event,), timeout=2.0)

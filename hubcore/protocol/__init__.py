@@ -1,0 +1,22 @@
+"""Sans-IO wire protocol: frames, values and handshake maths. No sockets, no clocks."""
+
+from __future__ import annotations
+
+from hubcore.protocol._auth import NONCE_SIZE, PROTOCOL_VERSION, proof, verify
+from hubcore.protocol._codec import DEFAULT_CODEC, Codec, register_codec
+from hubcore.protocol._frames import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, Kind, encode_frame
+
+__all__ = (
+    "DEFAULT_CODEC",
+    "DEFAULT_MAX_FRAME",
+    "HEADER",
+    "NONCE_SIZE",
+    "PROTOCOL_VERSION",
+    "Codec",
+    "FrameDecoder",
+    "Kind",
+    "encode_frame",
+    "proof",
+    "register_codec",
+    "verify",
+)

@@ -1,0 +1,44 @@
+"""Transport interfaces: a connected byte stream and a listener. Bytes only, never objects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+__all__ = ("ByteStream", "Listener", "PeerCredentials")
+
+
+class PeerCredentials(Protocol):
+    """Who is on the other end of a stream, as the kernel reports it."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def uid(self) -> int | None: ...
+
+
+class ByteStream(Protocol):
+    """A reliable, ordered, connected byte stream.
+
+    ``receive`` returns ``b""`` at end of stream. Failures raise ``ConnectionLost``.
+    """
+
+    @property
+    def credentials(self) -> PeerCredentials: ...
+
+    async def receive(self) -> bytes: ...
+
+    async def send(self, data: bytes) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Accepts streams and hands each to a handler in its own task until closed."""
+
+    address: str
+
+    async def serve(self, handler: Callable[[ByteStream], Awaitable[None]]) -> None: ...
+
+    async def aclose(self) -> None: ...
