@@ -1,0 +1,4 @@
+"""Same-machine RPC benchmark: hubcore against a raw asyncio floor and multiprocessing.managers.
+
+Run it with ``python -m bench`` from the repository root; docs/benchmarks.md explains the output.
+"""

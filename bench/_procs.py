@@ -1,0 +1,110 @@
+"""Start a server subprocess, wait (bounded) for its READY line, always stop it; run a client."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+
+class BenchError(Exception):
+    """A system could not be measured; the message says why and ends up in its table row."""
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, str]:
+    """Read stdout until the first line, which must be ``READY {json}``, within ``timeout``."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    received = b""
+    while b"\n" not in received:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BenchError(f"no READY line within {timeout:.0f} s")
+        if select.select([fd], [], [], remaining)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise BenchError(f"server exited before READY (code {proc.wait()})")
+            received += chunk
+    line = received.split(b"\n", 1)[0].decode()
+    if not line.startswith("READY "):
+        raise BenchError(f"server said {line!r} instead of READY")
+    env: dict[str, str] = json.loads(line.removeprefix("READY "))
+    return env
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+@contextmanager
+def running_server(module: str, socket_path: Path, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Run ``python -m module socket_path``; yield the environment its READY line gives clients.
+
+    The server's stderr goes to ``<socket_path>.log``. A :class:`BenchError` raised while the
+    server runs (no READY, or the client failed) comes out with that log's last lines appended.
+    """
+    log_path = socket_path.with_suffix(".log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, str(socket_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, **env},
+            bufsize=0,
+            start_new_session=True,  # Ctrl-C reaches only the runner, which stops us in order
+        )
+    try:
+        yield _read_ready(proc, READY_TIMEOUT)
+    except BenchError as exc:
+        _stop(proc)  # first, so the log is complete
+        tail = _tail(log_path)
+        raise BenchError(f"{exc}\nserver stderr:\n{tail}" if tail else str(exc)) from None
+    finally:
+        _stop(proc)
+
+
+def run_client(system: str, settings_json: str, env: dict[str, str], timeout: float) -> dict:
+    """Run ``python -m bench.clients`` for ``system``; return its JSON result."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.clients", system, settings_json],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={**os.environ, **env},
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"client did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.decode(errors="replace").strip().splitlines()[-12:])
+        raise BenchError(f"client failed (exit code {done.returncode})\n{tail}")
+    result: dict = json.loads(done.stdout)
+    return result

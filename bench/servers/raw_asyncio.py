@@ -1,0 +1,40 @@
+"""The floor: asyncio streams, length + msgpack framing, one reply per request, in order read.
+
+Usage: ``python -m bench.servers.raw_asyncio SOCKET_PATH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bench._wire import STREAM_LIMIT, read_frame, write_frame
+from bench.servers import Echo, announce_ready
+
+
+async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    methods = {"echo": Echo().echo}
+    try:
+        while True:
+            call_id, method, args = await read_frame(reader)
+            try:
+                reply = [call_id, None, methods[method](*args)]
+            except Exception as exc:
+                reply = [call_id, repr(exc), None]
+            write_frame(writer, reply)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the client went away
+    finally:
+        writer.close()
+
+
+async def main(path: str) -> None:
+    server = await asyncio.start_unix_server(_serve_connection, path, limit=STREAM_LIMIT)
+    announce_ready({"BENCH_ADDRESS": path})
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
