@@ -17,7 +17,14 @@ from hubcore._errors import HubError
 from hubcore._proxy import Proxy
 from hubcore.protocol import DEFAULT_MAX_FRAME
 
-__all__ = ("connect", "default_client", "get_proxy", "publish_object", "set_default_client")
+__all__ = (
+    "close_default_client",
+    "connect",
+    "default_client",
+    "get_proxy",
+    "publish_object",
+    "set_default_client",
+)
 
 ENV_ADDRESS = "HUBCORE_ADDRESS"
 ENV_TOKEN_FILE = "HUBCORE_TOKEN_FILE"
@@ -71,37 +78,48 @@ def _token(address: str, token: bytes | str | None) -> bytes:
 
 
 # One default client per event loop, owned by a task of its own (not by the caller's task).
-_defaults: dict[object, Client] = {}
+_defaults: dict[object, tuple[Client, anyio.Event, anyio.Event]] = {}
 
 
 def set_default_client(client: Client) -> None:
     """Make ``client`` the one ``publish_object``/``get_proxy`` use in this event loop."""
-    _defaults[anyio.lowlevel.current_token()] = client
+    _defaults[anyio.lowlevel.current_token()] = (client, anyio.Event(), anyio.Event())
 
 
 async def default_client() -> Client:
     """The default client of this event loop, connected from the environment on first use."""
     key = anyio.lowlevel.current_token()
-    client = _defaults.get(key)
-    if client is None or client.closed:
-        client = await _spawn_default()
-        _defaults[key] = client
-    return client
+    entry = _defaults.get(key)
+    if entry is None or entry[0].closed:
+        entry = _defaults[key] = await _spawn_default()
+    return entry[0]
 
 
-async def _spawn_default() -> Client:
+async def close_default_client() -> None:
+    """Close this event loop's default client, if one was started."""
+    entry = _defaults.pop(anyio.lowlevel.current_token(), None)
+    if entry is not None:
+        _client, stop, done = entry
+        stop.set()
+        with anyio.fail_after(10):
+            await done.wait()
+
+
+async def _spawn_default() -> tuple[Client, anyio.Event, anyio.Event]:
     client = connect()
-    ready = anyio.Event()
+    ready, stop, done = anyio.Event(), anyio.Event(), anyio.Event()
     failure: list[BaseException] = []
 
     async def host() -> None:
         try:
             async with client:
                 ready.set()
-                await anyio.sleep_forever()
+                await stop.wait()
         except Exception as exc:
             failure.append(exc)
+        finally:
             ready.set()
+            done.set()
 
     if sniffio.current_async_library() == "trio":
         import trio
@@ -116,7 +134,7 @@ async def _spawn_default() -> Client:
     await ready.wait()
     if failure:
         raise failure[0]
-    return client
+    return client, stop, done
 
 
 _background: set[Any] = set()

@@ -20,7 +20,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import psutil
 
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._dispatch import Dispatcher, Published
@@ -303,9 +302,12 @@ class Client:
         return conn
 
     async def _crash_error(self, conn: Connection) -> BaseException:
+        # No GOODBYE came. Asking the OS whether the pid lives would race with the kernel
+        # tearing the process down (sockets close before it turns zombie), so the only
+        # non-crash is a connection this side dropped for a protocol violation.
+        if conn.close_reason.startswith("protocol violation"):
+            return ConnectionLost(f"connection to {conn.label} dropped: {conn.close_reason}")
         pid = conn.peer.get("pid")
-        if isinstance(pid, int) and _alive(pid):
-            return ConnectionLost(f"connection to {conn.label} broke: {conn.close_reason}")
         details: dict[str, Any] = {}
         if isinstance(pid, int) and self._hub is not None and not self._hub.closed:
             with anyio.move_on_after(1.0):
@@ -331,13 +333,6 @@ class Client:
 
 def _default_process_name() -> str:
     return os.environ.get("HUBCORE_PROCESS") or Path(sys.argv[0] or "python").stem or "python"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _not_found(

@@ -8,6 +8,7 @@ cancels the running method. Special methods start with ``$`` (a Python name neve
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -40,7 +41,9 @@ def describe(obj: Any) -> Shape:
         if name.startswith("_"):
             continue
         static = inspect.getattr_static(obj, name)
-        if isinstance(static, property) or not callable(getattr(obj, name, None)):
+        if isinstance(static, property | functools.cached_property) or not callable(
+            getattr(obj, name, None)
+        ):
             properties.append(name)
             continue
         methods.append(name)

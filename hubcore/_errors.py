@@ -129,7 +129,7 @@ class RemoteError(HubError):
         return head
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (self.remote_type, self.message, self.__dict__.copy()))
+        return (_rebuild, (self.remote_type, self.message, self.__dict__.copy(), self.args))
 
 
 _SUBCLASSES: dict[type[BaseException], type[RemoteError]] = {}
@@ -145,7 +145,12 @@ def _remote_class(base: type[BaseException]) -> type[RemoteError]:
 
 def _builtin_exception(type_name: str) -> type[BaseException] | None:
     obj = getattr(builtins, type_name, None)
-    if isinstance(obj, type) and issubclass(obj, Exception):
+    # Exception groups take (message, exceptions): no single-message stand-in can be one.
+    if (
+        isinstance(obj, type)
+        and issubclass(obj, Exception)
+        and not issubclass(obj, BaseExceptionGroup)
+    ):
         return obj
     return None
 
@@ -181,9 +186,12 @@ def remote_error(
     return err
 
 
-def _rebuild(remote_type: str, message: str, state: dict[str, Any]) -> RemoteError:
+def _rebuild(
+    remote_type: str, message: str, state: dict[str, Any], args: tuple[Any, ...] = ()
+) -> RemoteError:
     err = remote_error(remote_type, message)
     err.__dict__.update(state)
+    err.args = args
     return err
 
 

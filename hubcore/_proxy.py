@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from hubcore._directory import ObjectInfo
-from hubcore._errors import ConnectionLost, ProcessCrashed
+from hubcore._errors import CallTimeout, ConnectionLost, ProcessCrashed
 
 if TYPE_CHECKING:
     from hubcore._peer import Connection, RemoteStream
@@ -132,6 +132,11 @@ class Proxy:
                 continue
             try:
                 return await conn.call(self._name, method, args, kwargs, timeout=_left(deadline))
+            except CallTimeout:
+                raise CallTimeout(
+                    f"{self._name}.{method} did not answer within {timeout:g}s "
+                    "(the call was cancelled on the callee)"
+                ) from None
             except ProcessCrashed:
                 raise
             except ConnectionLost:

@@ -74,7 +74,10 @@ class Codec:
 
         :raises TypeError: some value in it has no encoding.
         """
-        result: bytes = msgpack.packb(value, default=self._default, strict_types=True)
+        try:
+            result: bytes = msgpack.packb(value, default=self._default, strict_types=True)
+        except OverflowError as exc:
+            raise TypeError(f"cannot encode an integer outside the 64-bit range: {exc}") from None
         return result
 
     def unpackb(self, data: bytes | memoryview) -> Any:

@@ -121,5 +121,8 @@ class FrameDecoder:
             or frame[0] not in _KINDS
             or type(frame[1]) is not int
         ):
-            raise ProtocolError(f"malformed frame: expected [kind, id, ...], got {frame!r:.80}")
+            # Never repr() a hostile value: deep nesting makes repr itself blow the stack.
+            raise ProtocolError(
+                f"malformed frame: expected [kind, id, ...], got a {type(frame).__name__}"
+            )
         return frame

@@ -1,0 +1,287 @@
+"""The blocking facade: hubcore's operations for code without an event loop.
+
+Every call goes through one portal thread running an event loop (``anyio.from_thread``), so
+this module holds no logic of its own: each method is one call of its async twin.
+
+    with hubcore.sync.connect() as client:
+        proxy = client.get_proxy("process_info")
+        pid = proxy.get_pid()
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from hubcore import _api
+from hubcore._client import Client as AsyncClient
+from hubcore._client import Publication as AsyncPublication
+from hubcore._directory import ObjectInfo
+from hubcore._proxy import ObjectEvent
+from hubcore._proxy import Proxy as AsyncProxy
+from hubcore._subscriptions import Subscription as AsyncSubscription
+from hubcore.protocol import DEFAULT_MAX_FRAME
+
+__all__ = (
+    "Client",
+    "Proxy",
+    "Publication",
+    "Subscription",
+    "connect",
+    "get_proxy",
+    "publish_object",
+)
+
+_lock = threading.Lock()
+_portal: BlockingPortal | None = None
+_portal_cm: AbstractContextManager[BlockingPortal] | None = None
+_default: Client | None = None
+
+
+def portal() -> BlockingPortal:
+    """The shared portal thread, started on first use and stopped at exit."""
+    global _portal, _portal_cm
+    with _lock:
+        if _portal is None:
+            _portal_cm = start_blocking_portal(backend="asyncio")
+            _portal = _portal_cm.__enter__()
+            atexit.register(_stop_portal)
+        return _portal
+
+
+def _stop_portal() -> None:
+    global _portal, _portal_cm, _default
+    if _default is not None:
+        _default.close()
+        _default = None
+    if _portal_cm is not None:
+        _portal_cm.__exit__(None, None, None)
+    _portal = _portal_cm = None
+
+
+class Client:
+    """A blocking hub client: ``with hubcore.sync.connect() as client: ...``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._async = client
+        self._cm = portal().wrap_async_context_manager(client)
+        self._cm.__enter__()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Withdraw this process's publications and close every connection."""
+        if not self._async.closed:
+            self._cm.__exit__(None, None, None)
+
+    def publish(self, name: str, obj: Any) -> Publication:
+        """See :meth:`hubcore.Client.publish`; methods run in the portal thread."""
+        return Publication(portal().call(self._async.publish, name, obj))
+
+    def unpublish(self, name: str) -> None:
+        """See :meth:`hubcore.Client.unpublish`."""
+        portal().call(self._async.unpublish, name)
+
+    def get_proxy(self, name: str, *, timeout: float = 10.0, instance: int | None = None) -> Proxy:
+        """See :meth:`hubcore.Client.get_proxy`."""
+        return Proxy(_call_kw(self._async.get_proxy, name, timeout=timeout, instance=instance))
+
+    def objects(self) -> list[ObjectInfo]:
+        """See :meth:`hubcore.Client.objects`."""
+        return portal().call(self._async.objects)
+
+    def processes(self) -> list[dict[str, Any]]:
+        """See :meth:`hubcore.Client.processes`."""
+        return portal().call(self._async.processes)
+
+    def subscribe(
+        self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
+    ) -> Subscription:
+        """See :meth:`hubcore.Client.subscribe`; callbacks run in the portal thread."""
+        return Subscription(portal().call(self._async.subscribe, name, event, callback))
+
+
+class Publication:
+    """See :class:`hubcore.Publication`."""
+
+    def __init__(self, publication: AsyncPublication) -> None:
+        self._async = publication
+        self.info = publication.info
+        self.name = publication.name
+        self.generation = publication.generation
+
+    def emit(self, event: str, data: Any = None) -> int:
+        """See :meth:`hubcore.Publication.emit`."""
+        count: int = portal().call(_sync_to_async(self._async.emit), event, data)
+        return count
+
+    def unpublish(self) -> None:
+        """See :meth:`hubcore.Publication.unpublish`."""
+        portal().call(self._async.unpublish)
+
+
+class Proxy:
+    """A blocking proxy: ``proxy.method(*args)`` returns the result."""
+
+    def __init__(self, proxy: AsyncProxy) -> None:
+        self._async = proxy
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("<Proxy", "<sync.Proxy", 1)
+
+    @property
+    def name(self) -> str:
+        """The published name this proxy calls."""
+        return self._async.name
+
+    def __dir__(self) -> list[str]:
+        return dir(self._async)
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        getattr(self._async, attr)  # AttributeError for unknown methods, locally
+        return lambda *args, **kwargs: self._invoke(attr, args, kwargs, None)
+
+    def _invoke(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> Any:
+        info = self._async._client.directory.pick(self.name, self._async._instance)
+        if info is not None and method in info.streams:
+            return _iterate(self._async, method, args, kwargs)
+        return _call_kw(self._async.call, method, args, kwargs, timeout=timeout)
+
+    def call(
+        self,
+        method: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """See :meth:`hubcore.Proxy.call`."""
+        return self._invoke(method, args, kwargs or {}, timeout)
+
+    def with_timeout(self, timeout: float | None) -> Proxy:
+        """See :meth:`hubcore.Proxy.with_timeout`."""
+        return Proxy(self._async.with_timeout(timeout))
+
+    def stream(
+        self, method: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """See :meth:`hubcore.Proxy.stream`; iterating blocks for each item."""
+        return _iterate(self._async, method, args, kwargs or {})
+
+    def get_property(self, name: str) -> Any:
+        """See :meth:`hubcore.Proxy.get_property`."""
+        return portal().call(self._async.get_property, name)
+
+    def broadcast(self, method: str, *args: Any, **kwargs: Any) -> dict[int, Any]:
+        """See :meth:`hubcore.Proxy.broadcast`."""
+        results: dict[int, Any] = _call_kw(self._async.broadcast, method, *args, **kwargs)
+        return results
+
+    def subscribe(self, event: str, callback: Callable[[ObjectEvent], Any]) -> Subscription:
+        """See :meth:`hubcore.Proxy.subscribe`; the callback runs in the portal thread."""
+        return Subscription(portal().call(self._async.subscribe, event, callback))
+
+    def events(self, event: str = "*") -> Subscription:
+        """See :meth:`hubcore.Proxy.events`; iterate the result (blocking)."""
+        return Subscription(portal().call(self._async.events, event))
+
+
+class Subscription:
+    """See :class:`hubcore.Subscription`; iterating blocks until the next event."""
+
+    def __init__(self, subscription: AsyncSubscription) -> None:
+        self._async = subscription
+
+    def __iter__(self) -> Iterator[ObjectEvent]:
+        while True:
+            try:
+                yield portal().call(self._async.__anext__)
+            except StopAsyncIteration:
+                return
+
+    def close(self) -> None:
+        """See :meth:`hubcore.Subscription.aclose`."""
+        portal().call(self._async.aclose)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _iterate(
+    proxy: AsyncProxy, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[Any]:
+    stream = portal().call(proxy.stream, method, args, kwargs)
+    try:
+        while True:
+            try:
+                yield portal().call(stream.__anext__)
+            except StopAsyncIteration:
+                return
+    finally:
+        portal().call(stream.aclose)
+
+
+def _call_kw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run() -> Any:
+        return await fn(*args, **kwargs)
+
+    return portal().call(run)
+
+
+def _sync_to_async(fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def run(*args: Any) -> Any:
+        return fn(*args)
+
+    return run
+
+
+def connect(
+    address: str | os.PathLike[str] | None = None,
+    *,
+    token: bytes | str | None = None,
+    process: str | None = None,
+    instance: int | None = None,
+    max_frame_size: int = DEFAULT_MAX_FRAME,
+) -> Client:
+    """See :func:`hubcore.connect`; the result is connected already (close it, or use ``with``)."""
+    client = _api.connect(
+        address, token=token, process=process, instance=instance, max_frame_size=max_frame_size
+    )
+    return Client(client)
+
+
+def default_client() -> Client:
+    """The process-wide blocking client, connected from the environment on first use."""
+    global _default
+    with _lock:
+        if _default is None or _default._async.closed:
+            _default = connect()
+        return _default
+
+
+def publish_object(name: str, obj: Any) -> Publication:
+    """See :func:`hubcore.publish_object`."""
+    return default_client().publish(name, obj)
+
+
+def get_proxy(name: str, *, timeout: float = 10.0, instance: int | None = None) -> Proxy:
+    """See :func:`hubcore.get_proxy`."""
+    return default_client().get_proxy(name, timeout=timeout, instance=instance)

@@ -1,0 +1,83 @@
+"""Objects that test processes publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+import hubcore
+
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+
+
+hubcore.register_codec(Point, lambda p: [p.x, p.y], lambda v: Point(*v), name="tests.Point")
+
+
+class Info:
+    """A bit of everything a test wants to call."""
+
+    label = "info-object"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled = 0
+        self.produced = 0
+        self.sleeping = 0
+
+    def get_pid(self) -> int:
+        self.calls += 1
+        return os.getpid()
+
+    def echo(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return [list(args), kwargs] if kwargs else (args[0] if len(args) == 1 else list(args))
+
+    def types(self) -> dict[str, Any]:
+        return {
+            "tuple": (1, "a", (2, 3)),
+            "set": {1, 2},
+            "frozen": frozenset({"x"}),
+            "when": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+            "day": dt.date(2026, 1, 2),
+            "span": dt.timedelta(seconds=90),
+            "raw": b"\x00\xff",
+            "point": Point(1, 2),
+        }
+
+    def move(self, point: Point, dx: int) -> Point:
+        return Point(point.x + dx, point.y)
+
+    def fail(self, key: str) -> None:
+        raise KeyError(key)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "cancelled": self.cancelled,
+            "produced": self.produced,
+            "sleeping": self.sleeping,
+        }
+
+    async def sleep(self, seconds: float) -> str:
+        self.sleeping += 1
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            self.cancelled += 1
+            raise
+        finally:
+            self.sleeping -= 1
+        return "slept"
+
+    async def numbers(self, n: int) -> Any:
+        for i in range(n):
+            self.produced += 1
+            yield i

@@ -1,0 +1,28 @@
+"""A process that publishes test objects: ``python -m tests.integration.apps.publisher NAME...``.
+
+Joins the hub named by HUBCORE_ADDRESS/HUBCORE_TOKEN_FILE, publishes an ``Info`` under each
+name, emits a ``tick`` event every 50 ms on each, and serves until killed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+
+import hubcore
+from tests.integration.apps.objects import Info
+
+
+async def main(names: list[str]) -> None:
+    publications = [await hubcore.publish_object(name, Info()) for name in names]
+    n = 0
+    while True:
+        await anyio.sleep(0.05)
+        n += 1
+        for publication in publications:
+            publication.emit("tick", n)
+
+
+if __name__ == "__main__":
+    anyio.run(main, sys.argv[1:])

@@ -1,0 +1,120 @@
+"""Permissions, authentication and malformed bytes: each refused cleanly, nothing else disturbed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+
+import anyio
+import pytest
+
+import hubcore
+from hubcore.protocol import Kind, encode_frame
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+async def test_run_directory_and_socket_are_private(hub):
+    assert stat.S_IMODE(os.stat(os.path.dirname(hub.address)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(hub.address).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(hub.token_file).st_mode) == 0o600
+
+
+async def test_hub_refuses_a_directory_open_to_others(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(hubcore.HubError, match="open to other users"):
+        async with hubcore.serve_hub(shared / "hub.sock"):
+            pass
+
+
+async def test_second_hub_on_the_same_address_is_refused(hub):
+    with pytest.raises(hubcore.HubError, match="already running"):
+        async with hubcore.serve_hub(hub.address):
+            pass
+
+
+async def test_wrong_token_is_refused_and_logged_once(hub, client, caplog):
+    caplog.set_level(logging.WARNING, "hubcore")
+    with pytest.raises(hubcore.AuthenticationFailed):
+        async with hubcore.connect(hub.address, token=b"not-the-token"):
+            pass
+    assert await client.hub_call("ping") == "pong"
+    refusals = [r for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert len(refusals) == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"\xff" * 64, id="garbage"),
+        pytest.param(b"\x00\x00\x00\x10abc", id="truncated"),
+        pytest.param((2**31).to_bytes(4, "big"), id="oversized-header"),
+        pytest.param(encode_frame(["not", "a", "frame"]), id="wrong-types"),
+    ],
+)
+async def test_malformed_bytes_close_only_that_connection(hub, client, payload, caplog):
+    caplog.set_level(logging.WARNING, "hubcore")
+    await client.publish("still-here", object())
+    stream = await anyio.connect_unix(hub.address)
+    await stream.send(payload)
+    await stream.send_eof()
+    with anyio.fail_after(10):
+        leftover = await _read_until_closed(stream)
+    assert Kind.WELCOME not in _kinds(leftover)
+    assert await client.hub_call("ping") == "pong"
+    assert [o.name for o in await client.objects()] == ["still-here"]
+    assert any("refused a connection" in r.getMessage() for r in caplog.records)
+
+
+async def test_malformed_frame_after_handshake_closes_only_that_peer(hub, client, caplog):
+    """A client speaking garbage after a valid handshake loses its connection, nobody else."""
+    caplog.set_level(logging.WARNING, "hubcore")
+    async with hubcore.connect(hub.address, token=hub.token, process="rogue") as rogue:
+        link = rogue.hub
+        link.write(b"\x00\x00\x00\x03\xc1\xc1\xc1")  # 0xc1 is never valid msgpack
+        with anyio.fail_after(10):
+            while not link.closed:
+                await rogue.directory.changed.wait()
+    assert await client.hub_call("ping") == "pong"
+    assert any("protocol violation" in r.getMessage() for r in caplog.records)
+
+
+async def test_default_client_without_environment_names_the_variables(monkeypatch):
+    monkeypatch.delenv("HUBCORE_ADDRESS", raising=False)
+    with pytest.raises(hubcore.HubError, match=r"HUBCORE_ADDRESS.*HUBCORE_TOKEN_FILE"):
+        await hubcore.get_proxy("anything")
+
+
+async def test_default_client_joins_the_hub_named_by_the_environment(hub, monkeypatch):
+    monkeypatch.setenv("HUBCORE_ADDRESS", hub.address)
+    monkeypatch.setenv("HUBCORE_TOKEN_FILE", hub.token_file)
+    await hubcore.publish_object("from-env", _Answer())
+    proxy = await hubcore.get_proxy("from-env", timeout=5)
+    assert await proxy.answer() == 42
+    await hubcore._api.close_default_client()
+
+
+class _Answer:
+    def answer(self) -> int:
+        return 42
+
+
+async def _read_until_closed(stream: anyio.abc.SocketStream) -> bytes:
+    data = b""
+    try:
+        while True:
+            data += await stream.receive()
+    except (anyio.EndOfStream, anyio.BrokenResourceError):
+        return data
+
+
+def _kinds(data: bytes) -> list[int]:
+    from hubcore.protocol import FrameDecoder
+
+    try:
+        return [f[0] for f in FrameDecoder().feed(data)]
+    except hubcore.ProtocolError:
+        return []
