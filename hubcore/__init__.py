@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubcore._api import connect, get_proxy, publish_object
+from hubcore._app import App
 from hubcore._client import Client, Publication
 from hubcore._directory import ObjectInfo
 from hubcore._errors import (
@@ -19,11 +20,14 @@ from hubcore._errors import (
     RemoteError,
 )
 from hubcore._hub import Hub, serve_hub
+from hubcore._procfile import load_procfile
 from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._service import Service, ServiceContext
 from hubcore._subscriptions import Subscription
 from hubcore.protocol import register_codec
 
 __all__ = (
+    "App",
     "AuthenticationFailed",
     "BootFailed",
     "CallTimeout",
@@ -41,9 +45,12 @@ __all__ = (
     "Proxy",
     "Publication",
     "RemoteError",
+    "Service",
+    "ServiceContext",
     "Subscription",
     "connect",
     "get_proxy",
+    "load_procfile",
     "publish_object",
     "register_codec",
     "serve_hub",

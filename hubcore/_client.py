@@ -90,6 +90,7 @@ class Client:
         self.rundir = str(Path(address).parent)
         self.directory = Directory()
         self.closed = False
+        self.hub_lost = anyio.Event()
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._hub: Connection | None = None
@@ -129,6 +130,7 @@ class Client:
     async def _run_hub(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         assert self._hub is not None
         await self._hub.run(task_status=task_status)
+        self.hub_lost.set()
         if not self.closed:
             log.warning("lost the hub at %s: %s", self.address, self._hub.close_reason)
             self.directory.replace_all([])

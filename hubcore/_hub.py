@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ class Hub(CallHandler):
         self._watchers: set[Connection] = set()
         self._owned: dict[Connection, list[ObjectInfo]] = {}
         self._generations = itertools.count(1)
+        self.on_report: Callable[[dict[str, Any], str, Any], None] | None = None
+        self.on_control: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     # -- connections -----------------------------------------------------------------------
 
@@ -141,6 +143,17 @@ class Hub(CallHandler):
 
     def _call_ping(self, conn: Connection) -> str:
         return "pong"
+
+    def _call_report(self, conn: Connection, kind: str, data: Any) -> None:
+        """A worker reports on itself: ``ready``, ``boot_failed``."""
+        if self.on_report is not None:
+            self.on_report(self.clients.get(conn, {}), kind, data)
+
+    def _call_control(self, conn: Connection, action: str, args: dict[str, Any]) -> _Later:
+        """Ask whoever runs this hub (an app) to act: ``restart``, ``stop``, ``logs``..."""
+        if self.on_control is None:
+            raise HubError("this hub runs no app: there is nothing to control")
+        return _Later(self.on_control(action, args))
 
     # -- state -----------------------------------------------------------------------------
 

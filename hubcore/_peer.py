@@ -117,6 +117,7 @@ class Connection:
         self._wake_writer = anyio.Event()
         self._drained = anyio.Event()
         self._drained.set()
+        self._finished = anyio.Event()
         self._lost_cache: BaseException | None = None
         self._lost_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -144,6 +145,7 @@ class Connection:
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     await self._stream.aclose()
+                self._finished.set()
 
     async def _reader(self) -> None:
         while not self.closed:
@@ -191,8 +193,17 @@ class Connection:
         if self.closed:
             return
         self.write(encode_frame([Kind.GOODBYE, 0]))
+        # Close the way TCP does: our EOF after GOODBYE, then the peer's EOF ends our reader.
+        # Cancelling a reader in the middle of a receive instead loses data and, on asyncio,
+        # makes the loop log InvalidStateError for the abandoned wait.
         with anyio.move_on_after(1.0):
             await self._drained.wait()
+            try:
+                await self._stream.send_eof()
+            except ConnectionLost:
+                pass  # already gone: nothing to wait for
+            else:
+                await self._finished.wait()
         self.close_reason = self.close_reason or "closed by this side"
         self._closed()
         if self._tg is not None:

@@ -62,6 +62,10 @@ class UnixStream:
         with map_exceptions("send failed"):
             await self._stream.send(data)
 
+    async def send_eof(self) -> None:
+        with map_exceptions("send_eof failed"):
+            await self._stream.send_eof()
+
     async def aclose(self) -> None:
         await self._stream.aclose()
 

@@ -1,0 +1,301 @@
+"""An app: a procfile's topology booted under a hub and a supervisor, in this process.
+
+How it works: entering an :class:`App` loads the procfile, serves a hub in the app's run
+directory, writes the resolved spec there for the workers, and starts one worker process per
+process instance under the supervisor. Workers report ``ready`` (or ``boot_failed``) to the hub;
+the supervisor's state changes go into the hub's process table, which is what crash errors and
+``hubcore ps`` read. A process is healthy when it runs and its current pid reported ready.
+
+A ``boot_failed`` report stops that process for good (no restart loop) and :meth:`App.ready`
+raises :class:`BootFailed` with the service's traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import anyio
+import anyio.abc
+
+from hubcore._api import connect
+from hubcore._client import Client
+from hubcore._errors import BootFailed, HubError
+from hubcore._hub import Hub, serve_hub
+from hubcore._procfile import AppSpec, load_procfile
+from hubcore._proxy import Proxy
+from hubcore._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
+
+__all__ = ("App", "default_rundir")
+
+SPEC_FILE = "app.json"
+PID_FILE = "supervisor.pid"
+
+
+def default_rundir(procfile: Path) -> Path:
+    """Where an app keeps its hub socket, token and pid files: per user, per procfile path."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
+        tempfile.gettempdir(), f"hubcore-{os.getuid()}"
+    )
+    digest = hashlib.sha1(str(procfile.resolve()).encode()).hexdigest()[:8]
+    return Path(base) / f"{procfile.resolve().parent.name[:20]}-{digest}"
+
+
+class App:
+    """Boot a procfile from user code: ``async with App("procfile.py") as app: ...``."""
+
+    def __init__(
+        self,
+        procfile: str | os.PathLike[str] | AppSpec,
+        *,
+        rundir: str | os.PathLike[str] | None = None,
+        boot_timeout: float = 30.0,
+        grace: float = 5.0,
+        log_stream: TextIO | None = None,
+        color: bool | None = None,
+        replace: Mapping[str, str] | None = None,
+    ) -> None:
+        spec = procfile if isinstance(procfile, AppSpec) else load_procfile(procfile)
+        self.spec = _replace_services(spec, replace or {})
+        self.rundir = Path(rundir) if rundir is not None else default_rundir(self.spec.path)
+        self.boot_timeout = boot_timeout
+        self._grace = grace
+        self._log_stream = log_stream
+        self._color = color
+        self._stack = AsyncExitStack()
+        self._ready: dict[str, int] = {}  # label -> pid that reported ready
+        self._failures: dict[str, dict[str, Any]] = {}
+        self._changed = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.hub: Hub | None = None
+        self.supervisor: Supervisor | None = None
+        self.client: Client | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> App:
+        try:
+            await self._boot()
+            await self.ready(self.boot_timeout)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _boot(self) -> None:
+        self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.hub = hub = await self._stack.enter_async_context(serve_hub(self.rundir / "hub.sock"))
+        hub.on_report = self._on_report
+        hub.on_control = self._on_control
+        (self.rundir / SPEC_FILE).write_text(json.dumps(self.spec.to_dict()))
+        (self.rundir / PID_FILE).write_text(str(os.getpid()))
+        self.supervisor = await self._stack.enter_async_context(
+            Supervisor(
+                self._templates(hub),
+                on_change=self._on_change,
+                grace=self._grace,
+                log_stream=self._log_stream,
+                color=self._color,
+                pidfile=self.rundir / "pids.json",
+            )
+        )
+        self.client = await self._stack.enter_async_context(
+            connect(hub.address, token=hub.token, process="app")
+        )
+        # Innermost, so that closing cancels only its own tasks, not the supervisor's stop.
+        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+
+    def _templates(self, hub: Hub) -> list[ProcessTemplate]:
+        base_env = {
+            **os.environ,
+            "HUBCORE_ADDRESS": hub.address,
+            "HUBCORE_TOKEN_FILE": hub.token_file,
+            "HUBCORE_APP_SPEC": str(self.rundir / SPEC_FILE),
+            "HUBCORE_SUPERVISOR_PID": str(os.getpid()),
+            "PYTHONUNBUFFERED": "1",
+        }
+        templates = []
+        for proc in self.spec.processes.values():
+            argv = (sys.executable, *proc.python_args, "-m", "hubcore.worker")
+            for instance in range(proc.scale):
+                env = {**base_env, **proc.env, "HUBCORE_PROCESS": proc.name}
+                env["HUBCORE_INSTANCE"] = str(instance)
+                templates.append(
+                    ProcessTemplate(
+                        proc.name,
+                        instance,
+                        argv,
+                        env,
+                        cwd=str(self.spec.root),
+                        memory_limit=proc.memory_limit,
+                        restart=proc.restart,
+                    )
+                )
+        return templates
+
+    async def aclose(self) -> None:
+        """Stop every process (services' stop() first), then the hub. Idempotent."""
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        await self._stack.aclose()
+        for name in (PID_FILE, SPEC_FILE):
+            (self.rundir / name).unlink(missing_ok=True)
+
+    # -- health ----------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _on_change(self, record: ProcessRecord) -> None:
+        assert self.hub is not None
+        self.hub.record_process(record.snapshot())
+        self._notify()
+
+    def _on_report(self, peer: dict[str, Any], kind: str, data: Any) -> None:
+        label = f"{peer.get('process')}.{peer.get('instance', 0)}"
+        if kind == "ready":
+            self._ready[label] = int(peer.get("pid") or 0)
+        elif kind == "boot_failed" and isinstance(data, dict):
+            self._failures[label] = data
+            if self._tg is not None and self.supervisor is not None:
+                name, _, instance = label.rpartition(".")
+                self._tg.start_soon(self.supervisor.stop, name, int(instance))
+        self._notify()
+
+    def healthy(self, record: ProcessRecord) -> bool:
+        """Whether a process runs and its current pid reported ready."""
+        return record.state is ProcessState.RUNNING and self._ready.get(record.label) == record.pid
+
+    async def ready(self, timeout: float | None = None) -> None:
+        """Wait until every process instance is up and has started its services.
+
+        :raises BootFailed: a service's start() raised, or a process failed (crash loop).
+        :raises TimeoutError: not ready within ``timeout``.
+        """
+        supervisor = self._supervisor()
+        with anyio.fail_after(timeout):
+            while True:
+                changed = self._changed
+                self._raise_failures(supervisor)
+                if all(self.healthy(r) for r in supervisor.records.values()):
+                    return
+                await changed.wait()
+
+    def _raise_failures(self, supervisor: Supervisor) -> None:
+        for label, failure in self._failures.items():
+            raise BootFailed(
+                f"{failure.get('message')}\n{failure.get('traceback', '')}".rstrip(),
+                service=str(failure.get("service", "")),
+                process=label.rpartition(".")[0],
+                remote_traceback=str(failure.get("traceback", "")),
+            )
+        for record in supervisor.records.values():
+            if record.state is ProcessState.FAILED:
+                tail = "\n".join(f"  {line}" for line in list(record.stderr_tail)[-20:])
+                raise BootFailed(
+                    f"process {record.label} failed: {record.reason}\n{tail}".rstrip(),
+                    process=record.template.name,
+                )
+
+    # -- handles for users, tests and the CLI ----------------------------------------------
+
+    def _supervisor(self) -> Supervisor:
+        if self.supervisor is None:
+            raise HubError("the app is not running: use `async with App(...)`")
+        return self.supervisor
+
+    @property
+    def processes(self) -> dict[str, ProcessRecord]:
+        """Process records by label (``name.instance``)."""
+        return dict(self._supervisor().records)
+
+    def config(self, service: str) -> dict[str, Any]:
+        """The resolved config of a service (free ports included).
+
+        :raises KeyError: no such service (the message lists the services).
+        """
+        try:
+            return dict(self.spec.services[service].config)
+        except KeyError:
+            known = ", ".join(self.spec.services)
+            raise KeyError(f"no service {service!r}; services: {known}") from None
+
+    async def get_proxy(
+        self, name: str, *, timeout: float = 10.0, instance: int | None = None
+    ) -> Proxy:
+        """A proxy for a published service of this app."""
+        if self.client is None:
+            raise HubError("the app is not running: use `async with App(...)`")
+        return await self.client.get_proxy(name, timeout=timeout, instance=instance)
+
+    async def kill(self, process: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a process, as a crash would: the supervisor restarts it."""
+        await self._supervisor().kill(process, instance, sig)
+
+    async def restart(self, process: str, instance: int | None = None) -> None:
+        """Stop a process gracefully and start it again; returns once it is ready."""
+        await self._supervisor().restart(process, instance)
+        await self.ready(self.boot_timeout)
+
+    @asynccontextmanager
+    async def pause(self, process: str, instance: int = 0) -> AsyncIterator[None]:
+        """SIGSTOP a process for the block (alive but not answering), SIGCONT after."""
+        record = self._supervisor().records[f"{process}.{instance}"]
+        if record.pid is None:
+            raise HubError(f"{record.label} is not running")
+        os.kill(record.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(record.pid, signal.SIGCONT)
+
+    def logs(self, process: str, instance: int | None = None) -> list[str]:
+        """The captured output lines of a process (every instance unless one is given)."""
+        records = self._supervisor().records.values()
+        return [
+            line
+            for r in records
+            if r.template.name == process and instance in (None, r.template.instance)
+            for line in r.log
+        ]
+
+    async def _on_control(self, action: str, args: dict[str, Any]) -> Any:
+        if action == "restart":
+            await self.restart(args["process"], args.get("instance"))
+            return "restarted"
+        if action == "logs":
+            return self.logs(args["process"], args.get("instance"))
+        if action == "spec":
+            return self.spec.to_dict()
+        raise HubError(f"unknown control action {action!r}: restart, logs or spec")
+
+
+def _replace_services(spec: AppSpec, replace: Mapping[str, str]) -> AppSpec:
+    unknown = set(replace) - set(spec.services)
+    if unknown:
+        raise HubError(
+            f"cannot replace {', '.join(sorted(unknown))}: no such service in {spec.path} "
+            f"(services: {', '.join(spec.services)})"
+        )
+    services = {
+        name: dataclasses.replace(svc, import_path=replace.get(name, svc.import_path))
+        for name, svc in spec.services.items()
+    }
+    return dataclasses.replace(spec, services=services)

@@ -1,0 +1,182 @@
+"""``python -m hubcore.worker``: one process of a procfile app.
+
+How it works: read the environment the supervisor set (hub address, token file, process
+name, instance, app spec file), join the hub, then construct and ``start()`` this process's
+services in dependency order, publishing each once started, and tell the hub it is ready.
+Then wait for SIGTERM/SIGINT or for the hub to go away (the supervisor died), stop the
+services in reverse order, kill any child they left, and exit. A ``start()`` that raises is
+reported to the hub with its traceback and the process exits with code 3 (no restart loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+
+from hubcore._api import connect, set_default_client
+from hubcore._client import Client
+from hubcore._errors import BootFailed
+from hubcore._procfile import AppSpec, ServiceSpec
+from hubcore._service import ServiceContext, call_hook, load_class
+
+__all__ = ("BOOT_FAILED_EXIT", "main")
+
+log = logging.getLogger("hubcore.worker")
+
+BOOT_FAILED_EXIT = 3
+STOP_TIMEOUT = 10.0
+ENV_SPEC = "HUBCORE_APP_SPEC"
+ENV_SUPERVISOR = "HUBCORE_SUPERVISOR_PID"
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the supervisor dies, and check it has not already."""
+    parent = int(os.environ.get(ENV_SUPERVISOR, "0") or 0)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if parent and os.getppid() != parent:
+        sys.exit("hubcore.worker: the supervisor is already gone")
+
+
+class Worker:
+    """The services of one process instance."""
+
+    def __init__(self, spec: AppSpec, process: str, instance: int, client: Client) -> None:
+        self.spec = spec
+        self.process = process
+        self.instance = instance
+        self.client = client
+        self.started: list[tuple[ServiceSpec, Any]] = []
+
+    async def start_all(self) -> None:
+        """Start every service of this process, in order, publishing as they come up."""
+        for svc in self.spec.start_order(self.process):
+            await self._wait_dependencies(svc)
+            try:
+                obj = await self._start(svc)
+            except Exception as exc:
+                raise BootFailed(
+                    f"service {svc.name!r} failed to start in {self.process}.{self.instance}: "
+                    f"{type(exc).__name__}: {exc}",
+                    service=svc.name,
+                    process=self.process,
+                    remote_traceback="".join(traceback.format_exception(exc)),
+                ) from exc
+            self.started.append((svc, obj))
+
+    async def _start(self, svc: ServiceSpec) -> Any:
+        cls = load_class(svc.import_path, svc.name)
+        logger = logging.getLogger(f"hubcore.service.{svc.name}")
+        ctx = ServiceContext(
+            svc.name, dict(svc.config), self.process, self.instance, self.client, logger
+        )
+        obj = cls(ctx)
+        await call_hook(obj, "start")
+        if svc.publish_as is not None:
+            ctx.publication = await self.client.publish(svc.publish_as, obj)
+        return obj
+
+    async def _wait_dependencies(self, svc: ServiceSpec) -> None:
+        for dep in svc.depends_on:
+            other = self.spec.services[dep]
+            if other.process != self.process and other.publish_as is not None:
+                await self.client.resolve(other.publish_as, None, 60.0)
+
+    async def stop_all(self) -> None:
+        """Stop started services in reverse order; one that fails does not stop the others."""
+        while self.started:
+            svc, obj = self.started.pop()
+            try:
+                with anyio.fail_after(STOP_TIMEOUT):
+                    await call_hook(obj, "stop")
+            except Exception:
+                log.exception("service %r failed to stop cleanly", svc.name)
+
+
+async def run(spec: AppSpec, process: str, instance: int) -> int:
+    """Boot this process's services, serve until told to stop, and return the exit code."""
+    async with connect(process=process, instance=instance) as client:
+        set_default_client(client)
+        worker = Worker(spec, process, instance, client)
+        try:
+            await worker.start_all()
+        except BootFailed as exc:
+            await worker.stop_all()
+            await client.hub_call("report", "boot_failed", _failure(exc))
+            print(exc.remote_traceback, file=sys.stderr, flush=True)
+            return BOOT_FAILED_EXIT
+        await client.hub_call("report", "ready", {})
+        try:
+            await _wait_for_stop(client)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await worker.stop_all()
+    return 0
+
+
+def _failure(exc: BootFailed) -> dict[str, Any]:
+    return {"service": exc.service, "message": str(exc), "traceback": exc.remote_traceback}
+
+
+async def _wait_for_stop(client: Client) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    log.info("received %s: stopping", signal.Signals(signum).name)
+                    break
+            tg.cancel_scope.cancel()
+
+        async def on_hub_lost() -> None:
+            await client.hub_lost.wait()
+            log.warning("the hub went away (supervisor gone?): stopping")
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(on_signal)
+        tg.start_soon(on_hub_lost)
+
+
+def main() -> None:
+    """Entry point: run one worker process from the environment the supervisor set."""
+    _die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    spec = AppSpec.from_dict(_read_spec())
+    sys.path.insert(0, str(spec.root))
+    process = os.environ["HUBCORE_PROCESS"]
+    instance = int(os.environ.get("HUBCORE_INSTANCE", "0"))
+    code = anyio.run(run, spec, process, instance)
+    _kill_children()
+    sys.exit(code)
+
+
+def _kill_children() -> None:
+    """Whatever a service started and did not stop (a browser, say) dies with its process."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=5)
+
+
+def _read_spec() -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(Path(os.environ[ENV_SPEC]).read_text()))
+
+
+if __name__ == "__main__":
+    main()
