@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Container, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +35,7 @@ from hubcore._hub import Hub, serve_hub
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._proxy import Proxy
 from hubcore._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
+from hubcore._tracing import CallRecord
 
 __all__ = ("App", "default_rundir")
 
@@ -64,6 +65,7 @@ class App:
         log_stream: TextIO | None = None,
         color: bool | None = None,
         replace: Mapping[str, str] | None = None,
+        trace: bool = False,
     ) -> None:
         spec = procfile if isinstance(procfile, AppSpec) else load_procfile(procfile)
         self.spec = _replace_services(spec, replace or {})
@@ -72,6 +74,7 @@ class App:
         self._grace = grace
         self._log_stream = log_stream
         self._color = color
+        self._trace = trace
         self._stack = AsyncExitStack()
         self._ready: dict[str, int] = {}  # label -> pid that reported ready
         self._failures: dict[str, dict[str, Any]] = {}
@@ -130,6 +133,8 @@ class App:
             "HUBCORE_SUPERVISOR_PID": str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }
+        if self._trace:
+            base_env["HUBCORE_TRACE"] = "1"
         templates = []
         for proc in self.spec.processes.values():
             argv = (sys.executable, *proc.python_args, "-m", "hubcore.worker")
@@ -275,6 +280,45 @@ class App:
             if r.template.name == process and instance in (None, r.template.instance)
             for line in r.log
         ]
+
+    async def drain_calls(self, skip: Container[str] = ()) -> list[CallRecord]:
+        """The cross-process calls recorded by the app's processes since the last drain.
+
+        Needs ``App(trace=True)``. Processes named in ``skip`` are not asked.
+        """
+        hub = self._hub()
+        batches = await hub.ask_clients("drain", skip=skip)
+        records = [CallRecord.from_wire(r) for batch in batches for r in batch]
+        return sorted(records, key=lambda r: r.started)
+
+    async def inject(
+        self,
+        target: str,
+        *,
+        delay: float = 0.0,
+        error: tuple[str, str] | None = None,
+        crash: bool = False,
+    ) -> int:
+        """Install a fault on ``"object.method"`` in every process that publishes the object.
+
+        :return: how many processes installed it (0: nobody publishes that object).
+        """
+        name, _, method = target.rpartition(".")
+        if not name:
+            raise HubError(f"inject a method as 'object.method', not {target!r}")
+        answers = await self._hub().ask_clients(
+            "inject", name, method, delay, list(error) if error else None, crash
+        )
+        return sum(1 for answer in answers if answer)
+
+    async def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        await self._hub().ask_clients("clear_faults")
+
+    def _hub(self) -> Hub:
+        if self.hub is None:
+            raise HubError("the app is not running: use `async with App(...)`")
+        return self.hub
 
     async def _on_control(self, action: str, args: dict[str, Any]) -> Any:
         if action == "restart":

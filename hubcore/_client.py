@@ -24,19 +24,21 @@ import anyio.abc
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._dispatch import Dispatcher, Published
 from hubcore._errors import ConnectionLost, HubError, ObjectNotFound, ProcessCrashed
-from hubcore._hub import HUB_TARGET
+from hubcore._hub import CONTROL_TARGET, HUB_TARGET
 from hubcore._links import accept_link, open_link
 from hubcore._peer import Connection
 from hubcore._proxy import ObjectEvent, Proxy
 from hubcore._subscriptions import Subscription, Subscriptions
+from hubcore._tracing import CallRecord, Fault, Tracer
 from hubcore.protocol import DEFAULT_MAX_FRAME
 from hubcore.transport import ByteStream, Listener, listen_unix
 
-__all__ = ("Client", "Publication")
+__all__ = ("CONTROL_TARGET", "Client", "Publication", "drain_records")
 
 log = logging.getLogger("hubcore.client")
 
 HUB_CALL_TIMEOUT = 10.0
+ENV_TRACE = "HUBCORE_TRACE"
 
 
 class Publication:
@@ -100,6 +102,7 @@ class Client:
         self._listener_address: str | None = None
         self._listener_lock = anyio.Lock()
         self.subscriptions = Subscriptions(self)
+        self.tracer = Tracer(self.process, instance or 0) if os.environ.get(ENV_TRACE) else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,6 +113,8 @@ class Client:
                 self.address, self.token, self._hello(), label="hub", max_frame=self.max_frame
             )
             self._hub.on_event = self._on_hub_event
+            self._hub.handler = control = Dispatcher()
+            control.add(CONTROL_TARGET, _Control(self))
             self._hub.identity = (self.process, self.instance or 0)
             await self._tg.start(self._run_hub)
             snapshot = await self._hub.call(HUB_TARGET, "watch", timeout=HUB_CALL_TIMEOUT)
@@ -331,6 +336,45 @@ class Client:
         """Run a background task owned by this client."""
         if self._tg is not None and not self.closed:
             self._tg.start_soon(fn, *args)
+
+
+class _Control:
+    """What the hub may ask of a client, for test harnesses: call records, fault injection."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def trace(self, on: bool) -> None:
+        client = self._client
+        client.tracer = Tracer(client.process, client.instance or 0) if on else None
+
+    def drain(self) -> list[dict[str, Any]]:
+        tracer = self._client.tracer
+        return [r.to_wire() for r in tracer.drain()] if tracer is not None else []
+
+    def inject(
+        self,
+        target: str,
+        method: str,
+        delay: float = 0.0,
+        error: list[str] | None = None,
+        crash: bool = False,
+    ) -> bool:
+        """Install a fault on a method this process publishes; False if it publishes none."""
+        dispatcher = self._client._dispatcher
+        if target not in dispatcher.objects:
+            return False
+        err = (str(error[0]), str(error[1])) if error else None
+        dispatcher.faults[(target, method)] = Fault(delay, err, crash)
+        return True
+
+    def clear_faults(self) -> None:
+        self._client._dispatcher.faults.clear()
+
+
+def drain_records(client: Client) -> list[CallRecord]:
+    """The call records of ``client`` so far (forgotten once returned)."""
+    return client.tracer.drain() if client.tracer is not None else []
 
 
 def _default_process_name() -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubcore._peer import CallHandler, Connection
+from hubcore._tracing import Fault
 from hubcore.protocol import Kind
 from hubcore.protocol._codec import Undecodable
 
@@ -83,6 +84,7 @@ class Dispatcher(CallHandler):
 
     def __init__(self) -> None:
         self.objects: dict[str, Published] = {}
+        self.faults: dict[tuple[str, str], Fault] = {}  # injected by a test harness
 
     def add(self, name: str, obj: Any) -> Published:
         """Start serving ``obj`` under ``name``."""
@@ -121,7 +123,10 @@ class Dispatcher(CallHandler):
             )
             return
         fn = getattr(pub.obj, method)
-        if method in pub.shape.streams:
+        fault = self.faults.get((target, method)) if self.faults else None
+        if fault is not None:
+            conn.spawn(cid, lambda: _serve_faulted(conn, cid, fault, fn, args, kwargs))
+        elif method in pub.shape.streams:
             conn.spawn(cid, lambda: _serve_stream(conn, cid, fn, args, kwargs, window))
         else:
             # A coroutine method returns an awaitable here, and only that gets a task.
@@ -172,6 +177,25 @@ def _serve_plain(
         conn.spawn(cid, lambda: _await_reply(conn, cid, value))
     else:
         conn.send_result(cid, value, what)
+
+
+async def _serve_faulted(
+    conn: Connection,
+    cid: int,
+    fault: Fault,
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> None:
+    try:
+        await fault.apply()
+        value = fn(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        conn.send_exception(cid, exc)
+        return
+    conn.send_result(cid, value)
 
 
 async def _await_reply(conn: Connection, cid: int, awaitable: Any) -> None:

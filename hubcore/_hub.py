@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,12 @@ from hubcore._peer import CallHandler, Connection
 from hubcore.protocol import DEFAULT_MAX_FRAME
 from hubcore.transport import ByteStream, connect_unix, listen_unix
 
-__all__ = ("HUB_TARGET", "Hub", "serve_hub")
+__all__ = ("CONTROL_TARGET", "HUB_TARGET", "Hub", "serve_hub")
 
 log = logging.getLogger("hubcore.hub")
 
 HUB_TARGET = "$hub"
+CONTROL_TARGET = "$client"  # what each client serves to the hub (see _client._Control)
 TOKEN_FILE = "token"
 
 
@@ -173,6 +174,27 @@ class Hub(CallHandler):
                 conn.send_event(HUB_TARGET, event, data, 0, 0)
             except ConnectionLost:
                 self._watchers.discard(conn)
+
+    async def ask_clients(
+        self, method: str, *args: Any, skip: Container[str] = (), timeout: float = 5.0
+    ) -> list[Any]:
+        """Call a control method on every connected client (but those of ``skip`` processes).
+
+        A client that fails to answer is logged and left out of the results.
+        """
+        results: list[Any] = []
+
+        async def one(conn: Connection) -> None:
+            try:
+                results.append(await conn.call(CONTROL_TARGET, method, args, timeout=timeout))
+            except HubError as exc:
+                log.warning("%s did not answer %s: %s", conn.label, method, exc)
+
+        async with anyio.create_task_group() as tg:
+            for conn, peer in list(self.clients.items()):
+                if peer.get("process") not in skip:
+                    tg.start_soon(one, conn)
+        return results
 
     def record_process(self, snapshot: dict[str, Any]) -> None:
         """Update the process table (from the supervisor) and tell watchers.

@@ -7,6 +7,7 @@ publisher died before the hub said so) waits, within the same timeout, for a new
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,6 +16,7 @@ import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import CallTimeout, ConnectionLost, ProcessCrashed
+from hubcore._tracing import Tracer
 
 if TYPE_CHECKING:
     from hubcore._peer import Connection, RemoteStream
@@ -34,10 +36,14 @@ class ObjectEvent:
     instance: int
 
 
+_OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
+
+
 class ProxyClient(Protocol):
     """What a proxy needs from a client."""
 
     directory: Any
+    tracer: Tracer | None
 
     async def resolve(
         self, name: str, instance: int | None, timeout: float | None, exclude: frozenset[int] = ...
@@ -121,10 +127,36 @@ class Proxy:
         :raises RemoteError: the method raised (also an instance of a builtin remote type).
         """
         timeout = self._timeout if timeout is None else timeout
+        tracer = self._client.tracer
+        if tracer is None:
+            return await self._call(method, args, kwargs, timeout, [])
+        started, callee = time.perf_counter(), [("", 0)]
+        outcome, detail = "error", None
+        try:
+            detail = await self._call(method, args, kwargs, timeout, callee)
+            outcome = "result"
+            return detail
+        except Exception as exc:
+            outcome = _OUTCOMES.get(type(exc).__name__, "error")
+            detail = exc
+            raise
+        finally:
+            call = (args, kwargs or {})
+            tracer.record(callee[-1], self._name, method, call, outcome, detail, started)
+
+    async def _call(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        timeout: float | None,
+        callee: list[tuple[str, int]],
+    ) -> Any:
         deadline = None if timeout is None else anyio.current_time() + timeout
         dead: frozenset[int] = frozenset()
         while True:
             info = await self._client.resolve(self._name, self._instance, _left(deadline), dead)
+            callee.append((info.process, info.instance))
             try:
                 conn = await self._client.connection(info)
             except ConnectionLost:

@@ -1,0 +1,164 @@
+"""The record of cross-process calls made during one test, with mock-style assertions.
+
+Calls are recorded by their callers (every process of the app, and the test's own clients)
+and pulled on demand, so a call that returned before an assertion is always in the record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, overload
+
+from hubcore._tracing import CallRecord
+
+__all__ = ("ANY", "Calls")
+
+
+class _Any:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()
+
+
+def _matches(expected: Any, actual: Any) -> bool:
+    if callable(expected) and not isinstance(expected, type):
+        return bool(expected(actual))
+    return bool(expected == actual)
+
+
+class Calls(Sequence[CallRecord]):
+    """The calls of the current test; refreshed from every process each time it is read."""
+
+    def __init__(self, fetch: Callable[[], list[CallRecord]]) -> None:
+        self._fetch = fetch
+        self._records: list[CallRecord] = []
+
+    def refresh(self) -> list[CallRecord]:
+        """Pull new records from every process; return all of this test's calls."""
+        self._records.extend(self._fetch())
+        return self._records
+
+    @overload
+    def __getitem__(self, index: int) -> CallRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CallRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> CallRecord | Sequence[CallRecord]:
+        return self.refresh()[index]
+
+    def __len__(self) -> int:
+        return len(self.refresh())
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(list(self.refresh()))
+
+    def of(self, target: str) -> list[CallRecord]:
+        """Calls of ``"object.method"`` (or of any method of ``"object"``)."""
+        obj, _, method = target.partition(".")
+        return [r for r in self.refresh() if r.object == obj and method in ("", r.method)]
+
+    def count(self, target: str) -> int:
+        """How many calls of ``target`` were made."""
+        return len(self.of(target))
+
+    def _with_args(
+        self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> list[CallRecord]:
+        return [r for r in self.of(target) if _args_match(r, args, kwargs)]
+
+    def assert_called(self, target: str) -> None:
+        """At least one call of ``target`` was made."""
+        if not self.of(target):
+            self._fail(f"expected a call of {target}, saw none")
+
+    def assert_not_called(self, target: str) -> None:
+        """No call of ``target`` was made."""
+        calls = self.of(target)
+        if calls:
+            self._fail(f"expected no call of {target}, saw {len(calls)}")
+
+    def assert_called_once(self, target: str, *args: Any, **kwargs: Any) -> CallRecord:
+        """Exactly one call of ``target``; with arguments, it must match them (values or
+        predicates such as ``lambda url: url.startswith("http")``, or ``ANY``)."""
+        calls = self.of(target)
+        if len(calls) != 1:
+            self._fail(f"expected one call of {target}{_show(args, kwargs)}, saw {len(calls)}")
+        if (args or kwargs) and not _args_match(calls[0], args, kwargs):
+            self._fail(f"the call of {target} did not match {_show(args, kwargs)}")
+        return calls[0]
+
+    def assert_called_with(self, target: str, *args: Any, **kwargs: Any) -> CallRecord:
+        """The last call of ``target`` matched these arguments (values or predicates)."""
+        calls = self.of(target)
+        if not calls or not _args_match(calls[-1], args, kwargs):
+            what = "no call" if not calls else "the last call did not match"
+            self._fail(f"expected {target}{_show(args, kwargs)}: {what}")
+        return calls[-1]
+
+    def wait_for(
+        self, target: str, *args: Any, count: int = 1, timeout: float = 5.0, **kwargs: Any
+    ) -> CallRecord:
+        """Wait (at most ``timeout`` s) until ``count`` matching calls were made, for calls that
+        happen in the background. Returns the last matching call."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = self._with_args(target, args, kwargs)
+            if len(matching) >= count:
+                return matching[-1]
+            if time.monotonic() >= deadline:
+                self._fail(
+                    f"waited {timeout}s for {count} call(s) of {target}{_show(args, kwargs)}, "
+                    f"saw {len(matching)}"
+                )
+            time.sleep(0.02)  # the calls happen in other processes, which push nothing here
+
+    def table(self) -> str:
+        """The calls of this test as a readable table."""
+        return format_table(self.refresh())
+
+    def _fail(self, message: str) -> Any:
+        raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{self.table()}")
+
+
+def _args_match(record: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    if len(args) != len(record.args) or set(kwargs) != set(record.kwargs):
+        return False
+    pairs = [*zip(args, record.args, strict=True)]
+    pairs += [(kwargs[k], record.kwargs[k]) for k in kwargs]
+    return all(_matches(expected, actual) for expected, actual in pairs)
+
+
+def _show(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    if not args and not kwargs:
+        return ""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})"
+
+
+def format_table(records: Sequence[CallRecord]) -> str:
+    """Calls as aligned text: caller, callee, call, outcome, duration."""
+    if not records:
+        return "  (none)"
+    rows = [("caller", "callee", "call", "outcome", "ms")]
+    for r in records:
+        call = f"{r.object}.{r.method}{_show(r.args, r.kwargs) or '()'}"
+        rows.append(
+            (
+                f"{r.caller}.{r.caller_instance}",
+                f"{r.callee}.{r.callee_instance}",
+                call[:70],
+                f"{r.outcome}: {r.detail}"[:50],
+                f"{r.duration * 1000:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join(
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )

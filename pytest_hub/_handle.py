@@ -1,0 +1,184 @@
+"""``hub_app``: a booted topology, driven from test code (sync methods, usable in async tests).
+
+The app itself runs in hubcore's portal thread, so sync and async tests share it; every
+method here is a short blocking call into that thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import hubcore
+import hubcore.sync
+from hubcore._tracing import CallRecord, Tracer
+from pytest_hub._calls import Calls
+from pytest_hub._crash import Baseline, Crash, find_crashes
+
+__all__ = ("TEST_PROCESS", "HubApp")
+
+TEST_PROCESS = "pytest"
+
+
+class HubApp:
+    """A procfile app booted for tests; see the plugin docs for each method."""
+
+    def __init__(self, app: hubcore.App) -> None:
+        self.app = app
+        self._cm = hubcore.sync.portal().wrap_async_context_manager(app)
+        self._cm.__enter__()
+        self.started = True
+        self.test_tracers: list[Tracer] = []
+        self.all_calls: list[CallRecord] = []
+        self.calls = Calls(self._fetch_calls)
+        self._baselines: dict[str, Baseline] = {}
+        self._expected: set[str] = set()
+        self._sync_client: hubcore.sync.Client | None = None
+
+    # -- facts -----------------------------------------------------------------------------
+
+    @property
+    def rundir(self) -> Path:
+        """The app's run directory (hub socket, token)."""
+        return self.app.rundir
+
+    @property
+    def address(self) -> str:
+        """The hub's socket."""
+        assert self.app.hub is not None
+        return self.app.hub.address
+
+    @property
+    def token_file(self) -> str:
+        """The hub's token file."""
+        assert self.app.hub is not None
+        return self.app.hub.token_file
+
+    @property
+    def processes(self) -> dict[str, dict[str, Any]]:
+        """Every process instance by label (``name.instance``): pid, state, restarts, ..."""
+        return {label: r.snapshot() for label, r in self.app.processes.items()}
+
+    def logs(self, process: str, instance: int | None = None) -> list[str]:
+        """The output lines a process wrote (every instance unless one is given)."""
+        return self.app.logs(process, instance)
+
+    def config(self, service: str) -> dict[str, Any]:
+        """The resolved config of a service, free ports included."""
+        return self.app.config(service)
+
+    # -- acting on processes ---------------------------------------------------------------
+
+    def kill(self, process: str, sig: int = signal.SIGKILL, instance: int = 0) -> None:
+        """Kill a process as a crash would; the supervisor restarts it. Not a test failure."""
+        self._expected.add(process)
+        hubcore.sync.portal().call(self.app.kill, process, instance, sig)
+
+    def restart(self, process: str, instance: int | None = None) -> None:
+        """Stop a process gracefully, start it again, and wait until it is ready."""
+        self._expected.add(process)
+        hubcore.sync.portal().call(self.app.restart, process, instance)
+
+    @contextmanager
+    def pause(self, process: str, instance: int = 0) -> Iterator[None]:
+        """SIGSTOP a process for the block: alive, but answering nothing."""
+        pid = self.app.processes[f"{process}.{instance}"].pid
+        if pid is None:
+            raise hubcore.HubError(f"{process}.{instance} is not running")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    @contextmanager
+    def inject(
+        self,
+        target: str,
+        *,
+        delay: float = 0.0,
+        error: BaseException | type[BaseException] | None = None,
+        crash: bool = False,
+    ) -> Iterator[None]:
+        """Slow down, fail or crash calls of ``"object.method"`` for the ``with`` block."""
+        spec = None
+        if error is not None:
+            cls = error if isinstance(error, type) else type(error)
+            spec = (cls.__name__, "" if isinstance(error, type) else str(error))
+        if crash:
+            self._expected.update(self._publishers(target))
+        count = hubcore.sync.portal().call(
+            lambda: self.app.inject(target, delay=delay, error=spec, crash=crash)
+        )
+        if not count:
+            raise hubcore.HubError(f"cannot inject into {target}: no process publishes it")
+        try:
+            yield
+        finally:
+            hubcore.sync.portal().call(self.app.clear_faults)
+
+    def _publishers(self, target: str) -> set[str]:
+        name = target.rpartition(".")[0]
+        return {s.process for s in self.app.spec.services.values() if s.publish_as == name}
+
+    # -- per test --------------------------------------------------------------------------
+
+    def begin_test(self, timeout: float, expected: set[str]) -> None:
+        """Make the topology healthy, forget earlier calls and faults, note who runs."""
+        portal = hubcore.sync.portal()
+        portal.call(self.app.ready, timeout)
+        portal.call(self.app.clear_faults)
+        self._fetch_calls()  # what earlier tests left goes to the session's totals only
+        self.calls = Calls(self._fetch_calls)
+        self._expected = set(expected)
+        self._baselines = {
+            label: Baseline(label, r.pid, r.restarts, len(r.log))
+            for label, r in self.app.processes.items()
+        }
+
+    def unexpected_crashes(self) -> list[Crash]:
+        """Processes that died during the test although nothing said they would."""
+        logs = {label: list(r.log) for label, r in self.app.processes.items()}
+        crashes = find_crashes(self._baselines, self.processes.values(), logs)
+        return [c for c in crashes if c.name not in self._expected]
+
+    def output_since_start(self) -> dict[str, list[str]]:
+        """Each process's output during the current test."""
+        return {
+            label: list(r.log)[self._baselines[label].log_lines :]
+            for label, r in self.app.processes.items()
+            if label in self._baselines
+        }
+
+    def _fetch_calls(self) -> list[CallRecord]:
+        records = hubcore.sync.portal().call(self.app.drain_calls, {TEST_PROCESS, "app"})
+        for tracer in self.test_tracers:
+            records.extend(tracer.drain())
+        records.sort(key=lambda r: r.started)
+        self.all_calls.extend(records)
+        return records
+
+    # -- clients for the proxy fixture -----------------------------------------------------
+
+    def sync_client(self) -> hubcore.sync.Client:
+        """The blocking client the sync tests' proxies use (traced)."""
+        if self._sync_client is None:
+            self._sync_client = hubcore.sync.connect(
+                self.address, token=Path(self.token_file).read_bytes(), process=TEST_PROCESS
+            )
+            tracer = Tracer(TEST_PROCESS, 0)
+            self._sync_client._async.tracer = tracer
+            self.test_tracers.append(tracer)
+        return self._sync_client
+
+    def close(self) -> None:
+        """Stop the app and everything it started."""
+        if self._sync_client is not None:
+            self._sync_client.close()
+        if self.started:
+            self.started = False
+            self._cm.__exit__(None, None, None)

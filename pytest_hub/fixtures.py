@@ -1,0 +1,157 @@
+"""The plugin's fixtures: ``hub_app``, ``hub_app_factory`` and ``proxy``."""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hubcore
+import hubcore.sync
+from hubcore._tracing import Tracer
+from pytest_hub import _settings
+from pytest_hub._handle import TEST_PROCESS, HubApp
+
+__all__ = ("HUB_APP_KEY", "SESSION_KEY", "HubSession", "hub_app", "hub_app_factory", "proxy")
+
+HUB_APP_KEY = pytest.StashKey[HubApp]()
+
+
+class HubSession:
+    """The apps booted in this pytest process (one per procfile + replacements)."""
+
+    def __init__(self, settings: _settings.Settings) -> None:
+        self.settings = settings
+        self.apps: dict[tuple[Path, tuple[tuple[str, str], ...]], HubApp] = {}
+        self.closed: list[HubApp] = []
+
+    def boot(self, procfile: Path, replace: dict[str, str]) -> HubApp:
+        """Boot an app in a fresh private run directory (own free ports: xdist-safe)."""
+        if not procfile.exists():
+            raise pytest.UsageError(f"hub procfile not found: {procfile}")
+        rundir = Path(tempfile.mkdtemp(prefix="hubpt-")) / "app"
+        app = hubcore.App(
+            procfile,
+            rundir=rundir,
+            boot_timeout=self.settings.boot_timeout,
+            replace=replace,
+            trace=True,
+        )
+        return HubApp(app)
+
+    def shared(self, procfile: Path, replace: dict[str, str]) -> HubApp:
+        """The session's app for this procfile and replacements, booted on first use."""
+        key = (procfile, tuple(sorted(replace.items())))
+        if key not in self.apps:
+            self.apps[key] = self.boot(procfile, replace)
+        return self.apps[key]
+
+    def close(self) -> None:
+        """Stop every app."""
+        for app in [*self.apps.values()]:
+            app.close()
+            self.closed.append(app)
+        self.apps.clear()
+
+
+SESSION_KEY = pytest.StashKey[HubSession]()
+
+
+def _session(config: pytest.Config) -> HubSession:
+    if SESSION_KEY not in config.stash:
+        config.stash[SESSION_KEY] = HubSession(_settings.Settings.from_config(config))
+    return config.stash[SESSION_KEY]
+
+
+def _begin(item: pytest.Item, handle: HubApp) -> HubApp:
+    handle.begin_test(_session(item.config).settings.boot_timeout, _settings.allowed_crashes(item))
+    item.stash[HUB_APP_KEY] = handle
+    return handle
+
+
+@pytest.fixture
+def hub_app(request: pytest.FixtureRequest) -> HubApp:
+    """The procfile topology, booted once per session (per xdist worker) and healthy again
+    before each test.
+
+    ``hub_app.calls`` (cross-process calls of this test), ``.inject(...)``, ``.kill(p)``,
+    ``.restart(p)``, ``.pause(p)``, ``.processes``, ``.logs(p)``, ``.config(service)``.
+    The procfile comes from ``@pytest.mark.hub_procfile(path)``, ``--hub-procfile`` or the
+    ``hub_procfile`` ini option; ``@pytest.mark.hub_replace(service, "module:Fake")`` runs a
+    test double in place of a service.
+    """
+    item = request.node
+    session = _session(request.config)
+    procfile = _settings.marker_procfile(item) or session.settings.procfile
+    if procfile is None:
+        raise pytest.UsageError(
+            "hub_app needs a procfile: pass --hub-procfile PATH, set hub_procfile in the ini "
+            "file, or mark the test with @pytest.mark.hub_procfile(path)"
+        )
+    return _begin(item, session.shared(procfile, _settings.replacements(item)))
+
+
+@pytest.fixture
+def hub_app_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., HubApp]]:
+    """Boot another topology for this test: ``hub_app_factory(procfile, replace={...})``.
+
+    Each app is stopped (and checked for leftovers) when the test ends.
+    """
+    session = _session(request.config)
+    booted: list[HubApp] = []
+
+    def factory(procfile: str | Path, *, replace: dict[str, str] | None = None) -> HubApp:
+        path = Path(request.node.path.parent, procfile).resolve()
+        handle = session.boot(path, replace or {})
+        booted.append(handle)
+        return _begin(request.node, handle)
+
+    yield factory
+    for handle in booted:
+        handle.close()
+
+
+@pytest.fixture
+def proxy(request: pytest.FixtureRequest, hub_app: HubApp) -> Callable[..., Any]:
+    """``proxy(name, timeout=None, instance=None)``: awaitable methods in an async test,
+    blocking ones in a sync test. The default timeout is ``hub_timeout`` (marker) or
+    ``--hub-call-timeout``."""
+    default = (
+        _settings.marker_timeout(request.node) or _session(request.config).settings.call_timeout
+    )
+    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        client: hubcore.Client = request.getfixturevalue("_hub_async_client")
+
+        def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
+            info = client.directory.pick(name, instance)
+            methods = info.methods if info is not None else ()
+            return hubcore.Proxy(
+                client, name, timeout=timeout or default, instance=instance, methods=methods
+            )
+
+        return make_async
+
+    sync_client = hub_app.sync_client()
+
+    def make_sync(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
+        return sync_client.get_proxy(name, timeout=timeout or default, instance=instance)
+
+    return make_sync
+
+
+@pytest.fixture
+async def _hub_async_client(hub_app: HubApp) -> AsyncIterator[hubcore.Client]:
+    """A traced client in the test's own event loop (for async tests' proxies)."""
+    token = Path(hub_app.token_file).read_bytes()
+    async with hubcore.connect(hub_app.address, token=token, process=TEST_PROCESS) as client:
+        tracer = client.tracer = Tracer(TEST_PROCESS, 0)
+        hub_app.test_tracers.append(tracer)
+        try:
+            yield client
+        finally:
+            hub_app.calls.refresh()
+            hub_app.test_tracers.remove(tracer)
