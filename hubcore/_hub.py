@@ -28,7 +28,7 @@ from hubcore._errors import ConnectionLost, HubError
 from hubcore._links import accept_link
 from hubcore._peer import CallHandler, Connection
 from hubcore.protocol import DEFAULT_MAX_FRAME
-from hubcore.transport import ByteStream, connect_unix, listen_unix
+from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
 __all__ = ("CONTROL_TARGET", "HUB_TARGET", "Hub", "serve_hub")
 
@@ -267,6 +267,7 @@ def _prepare_rundir(address: str | os.PathLike[str] | None) -> tuple[str, bool]:
         rundir = tempfile.mkdtemp(prefix="hubcore-")
         return str(Path(rundir) / "hub.sock"), True
     path = Path(address).absolute()
+    check_path(str(path))  # before creating any directory
     created = not path.parent.exists()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = path.parent.stat().st_mode & 0o777

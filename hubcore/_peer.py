@@ -121,6 +121,8 @@ class Connection:
         self._lost_cache: BaseException | None = None
         self._lost_lock = anyio.Lock()
         self._tg: anyio.abc.TaskGroup | None = None
+        # Streams that can queue bytes without a task (asyncio transports) skip the writer.
+        self._write_nowait: Callable[[bytes], None] | None = getattr(stream, "write_nowait", None)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -130,7 +132,8 @@ class Connection:
         """Serve the connection until it closes. Owners start this in their task group."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            tg.start_soon(self._writer)
+            if self._write_nowait is None:
+                tg.start_soon(self._writer)
             task_status.started()
             try:
                 self._handle_all(self._early)
@@ -174,6 +177,9 @@ class Connection:
     def write(self, data: bytes) -> None:
         """Queue encoded bytes for the writer task (never blocks)."""
         if self.closed:
+            return
+        if self._write_nowait is not None:
+            self._write_nowait(data)
             return
         self._outbox.append(data)
         if self._drained.is_set():

@@ -1,8 +1,54 @@
-"""Transports: byte streams between processes. Unix sockets for now."""
+"""Transports: byte streams between processes, over Unix sockets.
+
+On asyncio the streams use asyncio's protocol layer (:mod:`.aio`, the fast path); on trio,
+anyio's socket streams (:mod:`.unix`). Both give the same :class:`ByteStream`.
+"""
 
 from __future__ import annotations
 
-from hubcore.transport.base import ByteStream, Listener, PeerCredentials
-from hubcore.transport.unix import connect_unix, listen_unix
+import sniffio
 
-__all__ = ("ByteStream", "Listener", "PeerCredentials", "connect_unix", "listen_unix")
+from hubcore._errors import HubError
+from hubcore.transport import aio, unix
+from hubcore.transport.base import ByteStream, Listener, PeerCredentials
+
+__all__ = (
+    "MAX_PATH",
+    "ByteStream",
+    "Listener",
+    "PeerCredentials",
+    "check_path",
+    "connect_unix",
+    "listen_unix",
+)
+
+MAX_PATH = 107  # sun_path is 108 bytes with its terminating NUL on Linux
+
+
+def check_path(path: str) -> None:
+    """Refuse a socket path the kernel cannot bind (too long), with what to do instead."""
+    size = len(path.encode())
+    if size > MAX_PATH:
+        raise HubError(
+            f"socket path {path} is {size} bytes, over the {MAX_PATH}-byte limit of Unix "
+            "sockets: use a shorter run directory"
+        )
+
+
+async def connect_unix(path: str) -> ByteStream:
+    """Connect to the Unix socket at ``path``.
+
+    :raises ConnectionLost: nothing listens there.
+    """
+    check_path(path)
+    if sniffio.current_async_library() == "asyncio":
+        return await aio.connect(path)
+    return await unix.connect_unix(path)
+
+
+async def listen_unix(path: str) -> Listener:
+    """Listen on ``path`` with owner-only access (a stale socket file is replaced)."""
+    check_path(path)
+    if sniffio.current_async_library() == "asyncio":
+        return await aio.listen(path)
+    return await unix.listen_unix(path)

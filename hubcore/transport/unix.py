@@ -15,7 +15,14 @@ import anyio.abc
 from hubcore.transport._mapping import map_exceptions
 from hubcore.transport.base import ByteStream
 
-__all__ = ("Credentials", "UnixListener", "UnixStream", "connect_unix", "listen_unix")
+__all__ = (
+    "Credentials",
+    "UnixListener",
+    "UnixStream",
+    "connect_unix",
+    "listen_unix",
+    "peer_credentials",
+)
 
 RECEIVE_SIZE = 256 * 1024
 
@@ -28,7 +35,8 @@ class Credentials:
     uid: int | None = None
 
 
-def _peer_credentials(sock: socket.socket) -> Credentials:
+def peer_credentials(sock: socket.socket) -> Credentials:
+    """Read SO_PEERCRED of a connected Unix socket."""
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
         return Credentials()
@@ -44,7 +52,7 @@ class UnixStream:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self._stream = stream
         raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        self._credentials = _peer_credentials(raw)
+        self._credentials = peer_credentials(raw)
 
     @property
     def credentials(self) -> Credentials:

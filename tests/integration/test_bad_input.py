@@ -118,3 +118,9 @@ def _kinds(data: bytes) -> list[int]:
         return [f[0] for f in FrameDecoder().feed(data)]
     except hubcore.ProtocolError:
         return []
+
+
+async def test_socket_path_too_long_is_a_clear_error():
+    with pytest.raises(hubcore.HubError, match="over the 107-byte limit"):
+        async with hubcore.serve_hub("/tmp/" + "x" * 120 + "/hub.sock"):
+            pass

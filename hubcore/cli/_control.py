@@ -1,0 +1,199 @@
+"""``hubcore call`` / ``hubcore restart``: act on a running app through its hub."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from hubcore._client import Client
+from hubcore.cli._common import CliError, Target, add_command, connect_app, target_of
+
+__all__ = ("add_parsers", "parse_value", "plain")
+
+RESTART_TIMEOUT = 60.0
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``call`` and ``restart``."""
+    call = add_command(
+        sub,
+        "call",
+        "Call a published method and print its result as JSON. Each argument is parsed as\n"
+        "JSON, or taken as a plain string if it is not JSON. A streaming method prints one\n"
+        "line per item. If the method raises, its remote traceback goes to stderr (exit 1).",
+        "hubcore call counter.increment 5 --app myapp\n"
+        'hubcore call mailer.send \'"bob@example.com"\' --kw \'tags=["a", "b"]\'',
+    )
+    call.add_argument("target", metavar="NAME.METHOD", type=_name_method)
+    call.add_argument("args", nargs="*", metavar="ARG", help="JSON values (or plain strings)")
+    call.add_argument(
+        "--kw",
+        action="append",
+        default=[],
+        type=_keyword,
+        metavar="KEY=JSON",
+        help="a keyword argument (repeatable)",
+    )
+    call.add_argument("--timeout", type=float, default=10.0, metavar="S", help="default 10")
+    call.set_defaults(func=run_call)
+    restart = add_command(
+        sub,
+        "restart",
+        "Restart one process (every instance of it, one after the other) or, with no\n"
+        "argument, every process; return once they are ready again.",
+        "hubcore restart worker --app myapp",
+    )
+    restart.add_argument(
+        "process", nargs="?", help="a process name (worker) or instance (worker.1)"
+    )
+    restart.add_argument(
+        "--timeout", type=float, default=RESTART_TIMEOUT, metavar="S", help="default 60"
+    )
+    restart.set_defaults(func=run_restart)
+
+
+# --- call -------------------------------------------------------------------------------------
+
+
+def _name_method(text: str) -> tuple[str, str]:
+    name, dot, method = text.rpartition(".")
+    if not (name and dot and method):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME.METHOD (e.g. counter.increment)")
+    return name, method
+
+
+def _keyword(text: str) -> tuple[str, Any]:
+    key, eq, value = text.partition("=")
+    if not (key and eq):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=JSON (e.g. by=5)")
+    return key, parse_value(value)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line argument as JSON if it is JSON, else as the string it is."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def plain(value: Any) -> Any:
+    """A result made JSON-ready: bytes summarised, sets and tuples as lists, others repr()."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$bytes": len(value)}
+    if isinstance(value, dict):
+        return {_key(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [plain(v) for v in value]
+        return sorted(items, key=repr)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _key(key: Any) -> str:
+    return key if isinstance(key, str) else json.dumps(plain(key))
+
+
+def _print_json(value: Any, *, indent: int | None = 2) -> None:
+    print(json.dumps(plain(value), indent=indent, ensure_ascii=False))
+
+
+def run_call(args: argparse.Namespace) -> int:
+    """Call NAME.METHOD with the parsed arguments and print the result."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    name, method = args.target
+    values = tuple(parse_value(a) for a in args.args)
+    anyio.run(_call, target, name, method, values, dict(args.kw), args.timeout)
+    return 0
+
+
+async def _call(
+    target: Target,
+    name: str,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float,
+) -> None:
+    async with connect_app(target) as client:
+        streams = _check_method(client, name, method)
+        proxy = await client.get_proxy(name, timeout=timeout)
+        if method not in streams:
+            _print_json(await proxy.call(method, args, kwargs, timeout=timeout))
+            return
+        async with await proxy.stream(method, args, kwargs) as items:
+            async for item in items:
+                _print_json(item, indent=None)
+
+
+def _check_method(client: Client, name: str, method: str) -> tuple[str, ...]:
+    """Fail fast on a name or method nobody publishes; the streaming methods of ``name``.
+
+    The client's directory is the hub's, complete once connected: no need to wait for names.
+    """
+    infos = client.directory.instances(name)
+    if not infos:
+        published = ", ".join(client.directory.names()) or "nothing"
+        raise CliError(f"nothing is published as {name!r}; published: {published}")
+    if method not in infos[0].methods:
+        methods = ", ".join(infos[0].methods) or "none"
+        raise CliError(f"{name!r} has no method {method!r}; its methods: {methods}")
+    return infos[0].streams
+
+
+# --- restart ----------------------------------------------------------------------------------
+
+
+def run_restart(args: argparse.Namespace) -> int:
+    """Restart the named process, or all of them, and say which pids replaced which."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    changes = anyio.run(_restart, target, args.process, args.timeout)
+    for label, old, new in changes:
+        print(f"restarted {label} (pid {old or '-'} -> {new or '-'})")
+    return 0
+
+
+async def _restart(
+    target: Target, process: str | None, timeout: float
+) -> list[tuple[str, int | None, int | None]]:
+    async with connect_app(target) as client:
+        spec = await client.hub_call("control", "spec", {})
+        requests = _restart_requests(list(spec["processes"]), process)
+        before = _pids(await client.processes())
+        for request in requests:
+            await client.hub_call("control", "restart", request, timeout=timeout)
+        after = _pids(await client.processes())
+    wanted = {r["process"] for r in requests}
+    instance = requests[0].get("instance") if process else None
+    return [
+        (label, before.get(label), pid)
+        for label, pid in after.items()
+        if label.rpartition(".")[0] in wanted and instance in (None, int(label.rpartition(".")[2]))
+    ]
+
+
+def _restart_requests(known: Sequence[str], process: str | None) -> list[dict[str, Any]]:
+    if process is None:
+        return [{"process": name} for name in known]
+    if process in known:
+        return [{"process": process}]
+    name, _, instance = process.rpartition(".")
+    if name in known and instance.isdigit():
+        return [{"process": name, "instance": int(instance)}]
+    raise CliError(f"no process {process!r} in the app; processes: {', '.join(known)}")
+
+
+def _pids(snapshots: list[dict[str, Any]]) -> dict[str, int | None]:
+    return {f"{s['name']}.{s['instance']}": s.get("pid") for s in snapshots}

@@ -1,0 +1,236 @@
+"""``hubcore ps`` / ``objects`` / ``logs``: look at a running app without changing it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO
+
+import anyio
+import psutil
+
+from hubcore._app import SPEC_FILE
+from hubcore._directory import ObjectInfo
+from hubcore.cli._common import (
+    CliError,
+    Target,
+    add_command,
+    connect_app,
+    format_table,
+    human_duration,
+    same_process,
+    target_of,
+)
+
+__all__ = ("add_parsers",)
+
+CPU_INTERVAL = 0.1
+FOLLOW_INTERVAL = 0.2
+REASON_WIDTH = 48
+_MIB = 2**20
+_LIVE = frozenset({"starting", "running", "stopping"})
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``ps``, ``objects`` and ``logs``."""
+    ps = add_command(
+        sub,
+        "ps",
+        "List the app's processes: pid, state, uptime, restarts, memory (RSS of the whole\n"
+        "process tree), CPU% and the reason of the last stop or restart.",
+        "hubcore ps --app myapp",
+    )
+    ps.set_defaults(func=run_ps)
+    objects = add_command(
+        sub,
+        "objects",
+        "List the published objects: name, instance, process, pid and methods\n"
+        "(a trailing * marks a streaming method).",
+        "hubcore objects --app myapp",
+    )
+    objects.set_defaults(func=run_objects)
+    logs = add_command(
+        sub,
+        "logs",
+        "Print the end of the app's output (<rundir>/app.log), of one process if named.",
+        "hubcore logs worker -n 50 -f --app myapp",
+    )
+    logs.add_argument("process", nargs="?", help="a process name (worker) or instance (worker.1)")
+    logs.add_argument("-n", type=int, default=100, metavar="N", help="lines (default 100)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.set_defaults(func=run_logs)
+
+
+# --- ps ---------------------------------------------------------------------------------------
+
+
+def run_ps(args: argparse.Namespace) -> int:
+    """Print the process table with live memory and CPU figures."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    snapshots: list[dict[str, Any]] = anyio.run(_processes, target)
+    now = time.time()
+    live = {s["pid"]: s["started_at"] for s in snapshots if _alive(s)}
+    usage = measure(live)
+    rows = [_ps_row(s, usage.get(s["pid"]) if _alive(s) else None, now) for s in snapshots]
+    headers = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "RSS", "CPU%", "REASON")
+    print(format_table(headers, rows))
+    return 0
+
+
+async def _processes(target: Target) -> list[dict[str, Any]]:
+    async with connect_app(target) as client:
+        return await client.processes()
+
+
+def _alive(snapshot: dict[str, Any]) -> bool:
+    return snapshot.get("state") in _LIVE and bool(snapshot.get("pid") and snapshot["started_at"])
+
+
+def _ps_row(s: dict[str, Any], usage: tuple[int, float] | None, now: float) -> list[object]:
+    # The hub's "uptime" was computed when the state last changed: recompute it for now.
+    uptime = now - s["started_at"] if _alive(s) else None
+    reason = str(s.get("reason") or "")
+    if len(reason) > REASON_WIDTH:
+        reason = reason[: REASON_WIDTH - 3] + "..."
+    return [
+        f"{s['name']}.{s['instance']}",
+        s.get("pid") or "-",
+        s["state"],
+        human_duration(uptime),
+        s.get("restarts", 0),
+        f"{usage[0] / _MIB:.1f}M" if usage else "-",
+        f"{usage[1]:.1f}" if usage else "-",
+        reason,
+    ]
+
+
+def measure(started: dict[int, float]) -> dict[int, tuple[int, float]]:
+    """RSS (bytes) and CPU% of each process tree, CPU sampled over one shared interval.
+
+    :param started: pid -> when it started (epoch seconds), so a recycled pid is skipped.
+    """
+    trees = {pid: _tree(pid, at) for pid, at in started.items()}
+    for member in (m for members in trees.values() for m in members):
+        with contextlib.suppress(psutil.Error):
+            member.cpu_percent(None)  # starts the interval
+    time.sleep(CPU_INTERVAL)
+    return {pid: _usage(members) for pid, members in trees.items() if members}
+
+
+def _tree(pid: int, started_at: float) -> list[psutil.Process]:
+    try:
+        proc = psutil.Process(pid)
+        if not same_process(proc, started_at):
+            return []
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _usage(members: Iterable[psutil.Process]) -> tuple[int, float]:
+    rss, cpu = 0, 0.0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            rss += member.memory_info().rss
+            cpu += member.cpu_percent(None)
+    return rss, cpu
+
+
+# --- objects ----------------------------------------------------------------------------------
+
+
+def run_objects(args: argparse.Namespace) -> int:
+    """Print every published instance of every name."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    infos: list[ObjectInfo] = anyio.run(_objects, target)
+    rows = [
+        [i.name, i.instance, i.label, i.pid, _methods(i)]
+        for i in sorted(infos, key=lambda i: (i.name, i.instance))
+    ]
+    print(format_table(("NAME", "INSTANCE", "PROCESS", "PID", "METHODS"), rows))
+    return 0
+
+
+async def _objects(target: Target) -> list[ObjectInfo]:
+    async with connect_app(target) as client:
+        return await client.objects()
+
+
+def _methods(info: ObjectInfo) -> str:
+    return ", ".join(f"{m}*" if m in info.streams else m for m in info.methods)
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    """Print the last lines of app.log (of one process if named), and follow it with -f."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    keep = _line_filter(target, args.process)
+    try:
+        log = target.log.open("rb")
+    except FileNotFoundError:
+        raise CliError(
+            f"no log at {target.log}: the app has not run there "
+            "(it is written by `hubcore dev` and `hubcore start`)"
+        ) from None
+    with log:
+        lines = (raw.decode("utf-8", errors="replace") for raw in log)
+        for line in deque(filter(keep, lines), maxlen=max(args.n, 0)):
+            print(line, end="" if line.endswith("\n") else "\n")
+        sys.stdout.flush()
+        if args.follow:
+            with contextlib.suppress(KeyboardInterrupt):
+                _follow(log, keep)
+    return 0
+
+
+def _line_filter(target: Target, process: str | None) -> Callable[[str], bool]:
+    """Lines look like ``"worker.1       | text"``: keep those of ``process`` (or all)."""
+    if not process:
+        return lambda line: True
+    known = _known_processes(target)
+    is_label = re.fullmatch(r".+\.\d+", process) is not None
+    name = process.rpartition(".")[0] if is_label else process
+    if known and name not in known:
+        raise CliError(f"no process {process!r} in the app; processes: {', '.join(known)}")
+    label = re.escape(process) if is_label else rf"{re.escape(process)}\.\d+"
+    pattern = re.compile(rf"{label} ")
+    return lambda line: pattern.match(line) is not None
+
+
+def _known_processes(target: Target) -> list[str]:
+    """Process names from the running app's spec; empty when it is not running."""
+    try:
+        spec = json.loads((target.rundir / SPEC_FILE).read_text())
+        return list(spec["processes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _follow(log: BinaryIO, keep: Callable[[str], bool]) -> None:
+    """Print lines as they are appended, until Ctrl-C. An interactive tail: it polls."""
+    partial = b""
+    while True:
+        chunk = log.readline()
+        if not chunk:
+            if log.tell() > os.fstat(log.fileno()).st_size:  # truncated: start over
+                log.seek(0)
+            time.sleep(FOLLOW_INTERVAL)
+            continue
+        partial += chunk
+        if partial.endswith(b"\n"):
+            line = partial.decode("utf-8", errors="replace")
+            if keep(line):
+                print(line, end="", flush=True)
+            partial = b""

@@ -1,0 +1,202 @@
+"""Unix sockets on asyncio's own protocol/transport layer: the fast path on asyncio.
+
+anyio's socket stream waits for readability through the selector on every receive (about
+four times the system calls of asyncio's transports, and a formatted KeyError per wait), so
+on asyncio the bytes come from ``asyncio.Protocol.data_received`` instead. Writes made in one
+event-loop step are coalesced into one ``transport.write`` by a ``call_soon`` flush, without a
+writer task. trio keeps the anyio implementation (:mod:`hubcore.transport.unix`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from hubcore._errors import ConnectionLost
+from hubcore.transport.base import ByteStream
+from hubcore.transport.unix import Credentials, peer_credentials
+
+__all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, on_connect: Callable[[AsyncioStream], None] | None = None) -> None:
+        self.stream: AsyncioStream | None = None
+        self._on_connect = on_connect
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.stream = AsyncioStream(transport)
+        if self._on_connect is not None:
+            self._on_connect(self.stream)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.stream is not None
+        self.stream._received(data)
+
+    def eof_received(self) -> bool:
+        assert self.stream is not None
+        self.stream._ended(None)
+        return True  # keep our half open: we may still answer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.stream is not None:
+            self.stream._ended(exc, lost=True)
+
+    def pause_writing(self) -> None:
+        assert self.stream is not None
+        self.stream._paused = True
+
+    def resume_writing(self) -> None:
+        assert self.stream is not None
+        self.stream._resume()
+
+
+class AsyncioStream:
+    """A connected Unix socket as a :class:`ByteStream`, on asyncio transports."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._chunks: list[bytes] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self._lost: Exception | None = None
+        self._closed = False
+        self._paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._pending: list[bytes] = []
+        sock = transport.get_extra_info("socket")
+        self._credentials = peer_credentials(sock) if sock is not None else Credentials()
+
+    @property
+    def credentials(self) -> Credentials:
+        """The peer's pid and uid, read once at connection time."""
+        return self._credentials
+
+    def _wake(self, waiter: asyncio.Future[None] | None) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._wake(self._waiter)
+
+    def _ended(self, exc: Exception | None, lost: bool = False) -> None:
+        self._eof = True
+        self._closed = self._closed or lost
+        self._lost = self._lost or exc
+        self._wake(self._waiter)
+        self._wake(self._drain)
+
+    def _resume(self) -> None:
+        self._paused = False
+        self._wake(self._drain)
+
+    async def receive(self) -> bytes:
+        while not self._chunks:
+            if self._eof:
+                if self._lost is not None:
+                    raise ConnectionLost(f"receive failed: {self._lost}")
+                return b""
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+    def write_nowait(self, data: bytes) -> None:
+        """Queue bytes; everything queued in this loop step leaves in one write."""
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self._closed and not self._transport.is_closing():
+            self._transport.write(data)
+
+    async def send(self, data: bytes) -> None:
+        if self._closed or self._transport.is_closing():
+            raise ConnectionLost("send failed: the connection is closed")
+        self._transport.write(data)
+        if self._paused:
+            self._drain = self._loop.create_future()
+            await self._drain
+
+    async def send_eof(self) -> None:
+        if self._pending:
+            self._flush()
+        if self._closed or self._transport.is_closing():
+            raise ConnectionLost("send_eof failed: the connection is closed")
+        self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._transport.close()
+
+
+async def connect(path: str) -> AsyncioStream:
+    """Connect to a Unix socket.
+
+    :raises ConnectionLost: nobody listens there.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        _transport, protocol = await loop.create_unix_connection(_Protocol, path)
+    except OSError as exc:
+        raise ConnectionLost(f"cannot connect to {path}: {exc}") from exc
+    assert protocol.stream is not None
+    return protocol.stream
+
+
+class AsyncioListener:
+    """A listening Unix socket (mode 0600) handing each connection to a task."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._server: asyncio.AbstractServer | None = None
+        send, receive = anyio.create_memory_object_stream[AsyncioStream](100)
+        self._send, self._receive = send, receive
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(
+            lambda: _Protocol(self._accepted), self.address
+        )
+        os.chmod(self.address, 0o600)
+
+    def _accepted(self, stream: AsyncioStream) -> None:
+        try:
+            self._send.send_nowait(stream)
+        except anyio.WouldBlock:
+            stream._transport.abort()  # a flood of connections: refuse, do not buffer
+
+    async def serve(self, handler: Callable[[ByteStream], Awaitable[None]]) -> None:
+        async def handle(stream: AsyncioStream) -> None:
+            await handler(stream)
+
+        async with anyio.create_task_group() as tg:
+            async for stream in self._receive:
+                tg.start_soon(handle, stream)
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self._send.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.address)
+
+
+async def listen(path: str) -> AsyncioListener:
+    """Listen on ``path`` (a stale socket file there is replaced)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = AsyncioListener(path)
+    await listener._start()
+    return listener
