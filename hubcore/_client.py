@@ -9,10 +9,11 @@ in flight fails them with ``ProcessCrashed``, enriched by what the hub knows of 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,7 @@ __all__ = ("CONTROL_TARGET", "Client", "Publication", "drain_records")
 log = logging.getLogger("hubcore.client")
 
 HUB_CALL_TIMEOUT = 10.0
+_LISTENERS = itertools.count()  # several clients of one process each get their own socket
 ENV_TRACE = "HUBCORE_TRACE"
 
 
@@ -97,6 +99,7 @@ class Client:
         self._tg: anyio.abc.TaskGroup | None = None
         self._hub: Connection | None = None
         self._peers: dict[str, Connection] = {}
+        self._accepted: set[Connection] = set()  # connections our listener serves
         self._connecting: dict[str, anyio.Lock] = {}
         self._dispatcher = Dispatcher()
         self._listener_address: str | None = None
@@ -146,9 +149,12 @@ class Client:
             return
         self.closed = True
         with anyio.CancelScope(shield=True):
-            for conn in [*self._peers.values(), self._hub]:
-                if conn is not None:
-                    await conn.aclose()
+            # Say GOODBYE on every connection, so that nobody takes our leaving for a crash.
+            async with anyio.create_task_group() as tg:
+                for conn in [*self._accepted, *self._peers.values()]:
+                    tg.start_soon(conn.aclose)
+            if self._hub is not None:
+                await self._hub.aclose()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         await self._stack.aclose()
@@ -166,9 +172,10 @@ class Client:
 
     # -- publishing ------------------------------------------------------------------------
 
-    async def publish(self, name: str, obj: Any) -> Publication:
+    async def publish(self, name: str, obj: Any, *, hidden: Collection[str] = ()) -> Publication:
         """Publish ``obj`` under ``name``: other processes can now call its public methods.
 
+        :param hidden: public attributes that stay local (a service's ``start``/``stop``).
         :raises HubError: ``name`` is empty or starts with ``$``.
         :return: the publication (emit events through it).
         """
@@ -176,8 +183,10 @@ class Client:
             raise HubError(
                 f"cannot publish under {name!r}: use a non-empty name not starting with $"
             )
+        if name in self._dispatcher.objects:
+            raise HubError(f"{name!r} is already published by this client: unpublish it first")
         address = await self._ensure_listener()
-        published = self._dispatcher.add(name, obj)
+        published = self._dispatcher.add(name, obj, hidden)
         shape = published.shape
         data = await self.hub_call(
             "publish",
@@ -203,7 +212,8 @@ class Client:
         async with self._listener_lock:
             if self._listener_address is None:
                 assert self._tg is not None
-                path = os.path.join(self.rundir, f"peer-{self.process[:24]}-{os.getpid()}.sock")
+                name = f"peer-{self.process[:24]}-{os.getpid()}-{next(_LISTENERS)}.sock"
+                path = os.path.join(self.rundir, name)
                 listener = await listen_unix(path)
                 self._tg.start_soon(self._serve_peers, listener)
                 self._listener_address = path
@@ -227,7 +237,11 @@ class Client:
         )
         if conn is not None:
             conn.identity = (self.process, self.instance or 0)
-            await conn.run()
+            self._accepted.add(conn)
+            try:
+                await conn.run()
+            finally:
+                self._accepted.discard(conn)
 
     # -- looking up ------------------------------------------------------------------------
 
@@ -378,7 +392,8 @@ def drain_records(client: Client) -> list[CallRecord]:
 
 
 def _default_process_name() -> str:
-    return os.environ.get("HUBCORE_PROCESS") or Path(sys.argv[0] or "python").stem or "python"
+    name = os.environ.get("HUBCORE_PROCESS") or Path(sys.argv[0] or "python").stem
+    return name if name and not name.startswith("-") else "python"  # `python -c`: "-c"
 
 
 def _not_found(
@@ -386,8 +401,9 @@ def _not_found(
 ) -> ObjectNotFound:
     what = f"{name!r}" if instance is None else f"instance {instance} of {name!r}"
     published = ", ".join(names) if names else "nothing"
+    waited = f"{timeout:.3g}s" if timeout is not None else "ever"
     return ObjectNotFound(
-        f"no process published {what} within {timeout}s; published now: {published}",
+        f"no process published {what} within {waited}; published now: {published}",
         name=name,
         available=names,
     )

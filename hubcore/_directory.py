@@ -75,6 +75,15 @@ class Directory:
         """Every instance of every name."""
         return [info for name in self.names() for info in self._entries[name]]
 
+    def peek(self, name: str, instance: int | None = None) -> ObjectInfo | None:
+        """The pinned instance, or any instance, without taking a round-robin turn."""
+        entries = self._entries.get(name)
+        if not entries:
+            return None
+        if instance is None:
+            return entries[0]
+        return next((e for e in entries if e.instance == instance), None)
+
     def pick(self, name: str, instance: int | None = None) -> ObjectInfo | None:
         """The next instance in round-robin order, or the pinned one; None if absent."""
         entries = self._entries.get(name)

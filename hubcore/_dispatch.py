@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +35,11 @@ class Shape:
     properties: tuple[str, ...]
 
 
-def describe(obj: Any) -> Shape:
-    """Classify the public attributes of ``obj`` without calling any property."""
+def describe(obj: Any, hidden: Collection[str] = ()) -> Shape:
+    """Classify the public attributes of ``obj`` (but ``hidden``) without calling a property."""
     methods, coroutines, streams, properties = [], set(), set(), []
     for name in dir(obj):
-        if name.startswith("_"):
+        if name.startswith("_") or name in hidden:
             continue
         static = inspect.getattr_static(obj, name)
         if isinstance(static, property | functools.cached_property) or not callable(
@@ -86,9 +86,9 @@ class Dispatcher(CallHandler):
         self.objects: dict[str, Published] = {}
         self.faults: dict[tuple[str, str], Fault] = {}  # injected by a test harness
 
-    def add(self, name: str, obj: Any) -> Published:
-        """Start serving ``obj`` under ``name``."""
-        pub = Published(name, obj, describe(obj))
+    def add(self, name: str, obj: Any, hidden: Collection[str] = ()) -> Published:
+        """Start serving ``obj`` under ``name`` (the attributes in ``hidden`` stay local)."""
+        pub = Published(name, obj, describe(obj, hidden))
         self.objects[name] = pub
         return pub
 

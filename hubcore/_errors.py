@@ -163,15 +163,17 @@ def remote_error(
     process: str = "",
     instance: int = 0,
     args: tuple[Any, ...] = (),
+    base: str = "",
 ) -> RemoteError:
     """Build the local exception for a remote failure.
 
     :param remote_type: the remote class name; a builtin name such as ``"KeyError"`` yields an
         object that is both a :class:`RemoteError` and a ``KeyError``.
+    :param base: the nearest builtin class of a user-defined remote type, used the same way.
     :return: the exception to raise.
     """
-    base = _builtin_exception(remote_type)
-    cls = _remote_class(base) if base is not None else RemoteError
+    builtin = _builtin_exception(remote_type) or _builtin_exception(base)
+    cls = _remote_class(builtin) if builtin is not None else RemoteError
     err = cls(
         message,
         remote_type=remote_type,
@@ -180,7 +182,7 @@ def remote_error(
         instance=instance,
         args=args,
     )
-    if base is not None:
+    if builtin is not None:
         # Let ``err.args`` look like the builtin's, e.g. KeyError('k').args == ('k',)
         err.args = args or (message,)
     return err

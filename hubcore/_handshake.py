@@ -93,7 +93,11 @@ async def accept(
     nonce = secrets.token_bytes(NONCE_SIZE)
     with anyio.fail_after(HANDSHAKE_TIMEOUT):
         hello = _expect(await _next_frame(stream, decoder, frames), Kind.HELLO, 5)
-        _check_uid(stream)
+        await _check_uid(stream)
+        if hello[2] != PROTOCOL_VERSION:
+            reason = f"protocol version {hello[2]!r} is not spoken here (this end speaks 1)"
+            await _refuse(stream, reason)
+            raise AuthenticationFailed(reason)
         await stream.send(
             encode_frame([Kind.CHALLENGE, 0, nonce, proof(token, b"server", hello[3]), info])
         )
@@ -106,10 +110,12 @@ async def accept(
     return client_info, decoder, frames
 
 
-def _check_uid(stream: ByteStream) -> None:
+async def _check_uid(stream: ByteStream) -> None:
     uid = stream.credentials.uid
     if uid is not None and uid != os.getuid():
-        raise AuthenticationFailed(f"refused a connection from uid {uid}: only uid {os.getuid()}")
+        reason = f"refused a connection from uid {uid}: only uid {os.getuid()} may connect"
+        await _refuse(stream, reason)
+        raise AuthenticationFailed(reason)
 
 
 async def _refuse(stream: ByteStream, reason: str) -> None:

@@ -51,7 +51,7 @@ async def accept_link(
         await stream.aclose()
         return None
     peer.setdefault("pid", stream.credentials.pid)
-    label = f"{peer.get('process', '?')}.{peer.get('instance', 0)} (pid {peer['pid']})"
+    label = f"{peer.get('process') or '?'}.{peer.get('instance') or 0} (pid {peer['pid']})"
     return Connection(
         stream,
         decoder=decoder,

@@ -18,6 +18,7 @@ that said GOODBYE left on purpose; one that vanished without it crashed, and the
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import traceback
@@ -130,6 +131,7 @@ class Connection:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve the connection until it closes. Owners start this in their task group."""
+        farewell = b""
         async with anyio.create_task_group() as tg:
             self._tg = tg
             if self._write_nowait is None:
@@ -141,14 +143,23 @@ class Connection:
             except ProtocolError as exc:
                 log.warning("%s: protocol violation, closing the connection: %s", self.label, exc)
                 self.close_reason = f"protocol violation: {exc}"
+                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {exc}"])
             except ConnectionLost as exc:
                 self.close_reason = str(exc)
             finally:
                 self._closed()
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
+                    await self._farewell(farewell)
                     await self._stream.aclose()
                 self._finished.set()
+
+    async def _farewell(self, data: bytes) -> None:
+        """Tell the other end why we hang up, so it does not take us for dead (bounded)."""
+        if data:
+            with anyio.move_on_after(0.5):
+                with contextlib.suppress(ConnectionLost):
+                    await self._stream.send(data)
 
     async def _reader(self) -> None:
         while not self.closed:
@@ -254,11 +265,12 @@ class Connection:
         slot.wake()
 
     def _remote_error(self, frame: list[Any]) -> BaseException:
-        f = frame + [None] * (8 - len(frame))
+        f = frame + [None] * (9 - len(frame))
         args = tuple(f[5]) if isinstance(f[5], list) else ()
         return remote_error(
             str(f[2]),
             str(f[3]),
+            base=str(f[8] or ""),
             remote_traceback=str(f[4] or ""),
             process=str(f[6] or self.peer.get("process", "")),
             instance=int(f[7] or 0),
@@ -293,6 +305,8 @@ class Connection:
             self.write(encode_frame([Kind.PONG, cid]))
         elif kind == Kind.GOODBYE:
             self.goodbye = True
+            if len(frame) > 2 and isinstance(frame[2], str):
+                self.close_reason = f"the other end hung up: {frame[2]}"
         elif kind != Kind.PONG:
             raise ProtocolError(f"unexpected frame kind {kind} after the handshake")
 
@@ -430,11 +444,22 @@ class Connection:
             self.send_error(cid, type(exc).__name__, f"the {what} could not be sent: {exc}")
 
     def send_error(
-        self, cid: int, type_name: str, message: str, tb: str = "", args: tuple[Any, ...] = ()
+        self,
+        cid: int,
+        type_name: str,
+        message: str,
+        tb: str = "",
+        args: tuple[Any, ...] = (),
+        base: str = "",
     ) -> None:
-        """Reply with an error (``args`` are kept only if they can be encoded)."""
+        """Reply with an error (``args`` are kept only if they can be encoded).
+
+        :param base: the nearest builtin class of a user exception (``ValueError`` for a
+            ``class PageError(ValueError)``), so callers can catch it by that type.
+        """
         process, instance = self.identity
         frame: list[Any] = [Kind.ERROR, cid, type_name, message, tb, list(args), process, instance]
+        frame.append(base or type_name)
         try:
             self.send_frame(frame)
         except (TypeError, PayloadTooLarge):
@@ -444,7 +469,7 @@ class Connection:
     def send_exception(self, cid: int, exc: Exception) -> None:
         """Reply with a raised exception, its traceback text included."""
         tb = "".join(traceback.format_exception(exc))
-        self.send_error(cid, type(exc).__name__, str(exc), tb, exc.args)
+        self.send_error(cid, type(exc).__name__, str(exc), tb, exc.args, _builtin_base(exc))
 
     def _add_credit(self, cid: int, n: int) -> None:
         self._credit[cid] = self._credit.get(cid, 0) + n
@@ -542,6 +567,13 @@ class RemoteStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _builtin_base(exc: Exception) -> str:
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "builtins":
+            return cls.__name__
+    return ""
 
 
 def _name_bad_argument(

@@ -84,7 +84,7 @@ class Proxy:
         return self._name
 
     def _current_methods(self) -> tuple[str, ...]:
-        info = self._client.directory.pick(self._name, self._instance)
+        info = self._client.directory.peek(self._name, self._instance)
         if info is not None:
             self._methods = info.methods
         return self._methods
@@ -235,9 +235,9 @@ class RemoteMethod:
         return RemoteMethod(self._proxy, self._method, timeout)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        info = self._proxy._client.directory.pick(self._proxy.name, self._proxy._instance)
+        info = self._proxy._client.directory.peek(self._proxy.name, self._proxy._instance)
         if info is not None and self._method in info.streams:
-            return _LazyStream(self._proxy, self._method, args, kwargs)
+            return _LazyStream(self._proxy.with_timeout(self._timeout), self._method, args, kwargs)
         return self._proxy.call(self._method, args, kwargs, timeout=self._timeout)
 
 

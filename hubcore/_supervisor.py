@@ -222,12 +222,19 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL, *, include_group: bool = True
     return signalled
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for member in [proc, *_descendants(proc)]:
+def _tree_memory(proc: psutil.Process) -> tuple[str, int]:
+    """RSS of a lone process; PSS summed over a tree, whose members share pages (a browser's
+    processes share most of theirs: summed RSS counts them once per process)."""
+    members = [proc, *_descendants(proc)]
+    if len(members) == 1:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += member.memory_info().rss
-    return total
+            return "RSS", proc.memory_info().rss
+        return "RSS", 0
+    total = 0
+    for member in members:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += member.memory_full_info().pss
+    return f"PSS of {len(members)} processes", total
 
 
 def _describe_exit(returncode: int) -> str:
@@ -635,10 +642,10 @@ class Supervisor:
         while True:
             await anyio.sleep(self._memory_interval)
             # In a thread: walking a big tree reads /proc a lot and must not stall the loop.
-            rss = await anyio.to_thread.run_sync(_tree_rss, proc)
-            if rss > limit:
+            what, used = await anyio.to_thread.run_sync(_tree_memory, proc)
+            if used > limit:
                 slot.memory_reason = (
-                    f"memory limit exceeded (RSS {rss / _MIB:.1f} MiB > "
+                    f"memory limit exceeded ({what} {used / _MIB:.1f} MiB > "
                     f"limit {limit / _MIB:.1f} MiB)"
                 )
                 _kill_family(proc, signal.SIGKILL)  # _watch then clears the group

@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -39,7 +39,7 @@ __all__ = (
     "publish_object",
 )
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # default_client() holds it while connect() asks for the portal
 _portal: BlockingPortal | None = None
 _portal_cm: AbstractContextManager[BlockingPortal] | None = None
 _default: Client | None = None
@@ -52,8 +52,17 @@ def portal() -> BlockingPortal:
         if _portal is None:
             _portal_cm = start_blocking_portal(backend="asyncio")
             _portal = _portal_cm.__enter__()
+            _remember_portal_thread(_portal)
             atexit.register(_stop_portal)
         return _portal
+
+
+_portal_thread: threading.Thread | None = None
+
+
+def _remember_portal_thread(p: BlockingPortal) -> None:
+    global _portal_thread
+    _portal_thread = p.call(threading.current_thread)
 
 
 def _stop_portal() -> None:
@@ -87,9 +96,9 @@ class Client:
         if not self._async.closed:
             self._cm.__exit__(None, None, None)
 
-    def publish(self, name: str, obj: Any) -> Publication:
+    def publish(self, name: str, obj: Any, *, hidden: Collection[str] = ()) -> Publication:
         """See :meth:`hubcore.Client.publish`; methods run in the portal thread."""
-        return Publication(portal().call(self._async.publish, name, obj))
+        return Publication(_call_kw(self._async.publish, name, obj, hidden=hidden))
 
     def unpublish(self, name: str) -> None:
         """See :meth:`hubcore.Client.unpublish`."""
@@ -125,6 +134,8 @@ class Publication:
 
     def emit(self, event: str, data: Any = None) -> int:
         """See :meth:`hubcore.Publication.emit`."""
+        if _in_portal_thread():  # e.g. from a published method: already on the loop
+            return self._async.emit(event, data)
         count: int = portal().call(_sync_to_async(self._async.emit), event, data)
         return count
 
@@ -157,7 +168,7 @@ class Proxy:
     def _invoke(
         self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
     ) -> Any:
-        info = self._async._client.directory.pick(self.name, self._async._instance)
+        info = self._async._client.directory.peek(self.name, self._async._instance)
         if info is not None and method in info.streams:
             return _iterate(self._async, method, args, kwargs)
         return _call_kw(self._async.call, method, args, kwargs, timeout=timeout)
@@ -223,6 +234,10 @@ class Subscription:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _in_portal_thread() -> bool:
+    return _portal_thread is not None and threading.current_thread() is _portal_thread
 
 
 def _iterate(

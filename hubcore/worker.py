@@ -33,6 +33,7 @@ __all__ = ("BOOT_FAILED_EXIT", "main")
 log = logging.getLogger("hubcore.worker")
 
 BOOT_FAILED_EXIT = 3
+LIFECYCLE = frozenset({"start", "stop", "ctx"})  # a service's own business, not callable remotely
 STOP_TIMEOUT = 10.0
 ENV_SPEC = "HUBCORE_APP_SPEC"
 ENV_SUPERVISOR = "HUBCORE_SUPERVISOR_PID"
@@ -86,7 +87,7 @@ class Worker:
         obj = cls(ctx)
         await call_hook(obj, "start")
         if svc.publish_as is not None:
-            ctx.publication = await self.client.publish(svc.publish_as, obj)
+            ctx.publication = await self.client.publish(svc.publish_as, obj, hidden=LIFECYCLE)
         return obj
 
     async def _wait_dependencies(self, svc: ServiceSpec) -> None:

@@ -94,7 +94,10 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, set | frozenset):
         items = [plain(v) for v in value]
-        return sorted(items, key=repr)
+        try:
+            return sorted(items)
+        except TypeError:  # mixed types: any stable order will do
+            return sorted(items, key=repr)
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     return repr(value)
