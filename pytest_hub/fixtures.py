@@ -127,7 +127,7 @@ def proxy(request: pytest.FixtureRequest, hub_app: HubApp) -> Callable[..., Any]
         client: hubcore.Client = request.getfixturevalue("_hub_async_client")
 
         def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
-            info = client.directory.pick(name, instance)
+            info = client.directory.peek(name, instance)
             methods = info.methods if info is not None else ()
             return hubcore.Proxy(
                 client, name, timeout=timeout or default, instance=instance, methods=methods
