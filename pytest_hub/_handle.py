@@ -125,6 +125,10 @@ class HubApp:
         name = target.rpartition(".")[0]
         return {s.process for s in self.app.spec.services.values() if s.publish_as == name}
 
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until every process is up again and has started its services (after a kill)."""
+        hubcore.sync.portal().call(self.app.ready, timeout or self.app.boot_timeout)
+
     # -- per test --------------------------------------------------------------------------
 
     def begin_test(self, timeout: float, expected: set[str]) -> None:
