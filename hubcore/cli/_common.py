@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import psutil
 
@@ -25,6 +26,7 @@ from hubcore._errors import ConnectionLost
 __all__ = (
     "LOG_FILE",
     "CliError",
+    "Subparsers",
     "Target",
     "add_command",
     "connect_app",
@@ -38,9 +40,14 @@ __all__ = (
 
 LOG_FILE = "app.log"
 DEFAULT_PROCFILE = "procfile.py"
+APP_HELP = "the app's procfile.py, or a folder holding one (default: ./procfile.py)"
+RUNDIR_HELP = "the app's run directory (default: derived from the procfile's path)"
 # psutil's create_time has clock-tick resolution; a pid file is written just after its process
 # started, so a process created later than this after the file is a recycled pid.
 _CREATE_SLACK = 1.0
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class CliError(Exception):
@@ -155,34 +162,20 @@ def human_duration(seconds: float | None) -> str:
 
 
 def add_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    summary: str,
-    example: str,
-    *,
-    app_option: bool = True,
+    sub: Subparsers, name: str, summary: str, example: str, *, details: str = "", app: bool = True
 ) -> argparse.ArgumentParser:
-    """Add a subcommand whose ``--help`` gives a summary and an example.
+    """Add a subcommand whose ``--help`` gives a summary, details and an example.
 
-    :param app_option: add ``--app PATH``; ``dev``/``start`` take the procfile positionally.
+    :param app: add ``--app PATH``; ``dev``/``start`` take the procfile positionally.
     """
     parser = sub.add_parser(
         name,
-        help=summary.split("\n", 1)[0],
-        description=summary,
-        epilog="Example:\n" + textwrap.indent(example.strip(), "  "),
+        help=summary,
+        description=f"{summary}\n\n{textwrap.dedent(details).strip()}".strip(),
+        epilog="Example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    if app_option:
-        parser.add_argument(
-            "--app",
-            metavar="PATH",
-            default=DEFAULT_PROCFILE,
-            help="the app's procfile.py, or a folder holding one (default: ./procfile.py)",
-        )
-    parser.add_argument(
-        "--rundir",
-        metavar="DIR",
-        help="the app's run directory (default: derived from the procfile's path)",
-    )
+    if app:
+        parser.add_argument("--app", metavar="PATH", default=DEFAULT_PROCFILE, help=APP_HELP)
+    parser.add_argument("--rundir", metavar="DIR", help=RUNDIR_HELP)
     return parser

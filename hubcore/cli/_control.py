@@ -11,42 +11,43 @@ from typing import Any
 import anyio
 
 from hubcore._client import Client
-from hubcore.cli._common import CliError, Target, add_command, connect_app, target_of
+from hubcore.cli._common import CliError, Subparsers, Target, add_command, connect_app, target_of
 
 __all__ = ("add_parsers", "parse_value", "plain")
 
 RESTART_TIMEOUT = 60.0
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Register ``call`` and ``restart``."""
     call = add_command(
         sub,
         "call",
-        "Call a published method and print its result as JSON. Each argument is parsed as\n"
-        "JSON, or taken as a plain string if it is not JSON. A streaming method prints one\n"
-        "line per item. If the method raises, its remote traceback goes to stderr (exit 1).",
-        "hubcore call counter.increment 5 --app myapp\n"
-        'hubcore call mailer.send \'"bob@example.com"\' --kw \'tags=["a", "b"]\'',
+        "Call a published method and print its result as JSON.",
+        """
+        hubcore call counter.increment 5 --app myapp
+        hubcore call mailer.send '"bob@example.com"' --kw 'tags=["a", "b"]'
+        """,
+        details="""
+        Each argument is parsed as JSON, or taken as a plain string if it is not JSON.
+        A streaming method prints one line per item. If the method raises, the remote
+        traceback is printed on stderr and the exit code is 1.
+        """,
     )
     call.add_argument("target", metavar="NAME.METHOD", type=_name_method)
     call.add_argument("args", nargs="*", metavar="ARG", help="JSON values (or plain strings)")
+    kw_help = "a keyword argument (repeatable)"
     call.add_argument(
-        "--kw",
-        action="append",
-        default=[],
-        type=_keyword,
-        metavar="KEY=JSON",
-        help="a keyword argument (repeatable)",
+        "--kw", action="append", default=[], type=_keyword, metavar="KEY=JSON", help=kw_help
     )
     call.add_argument("--timeout", type=float, default=10.0, metavar="S", help="default 10")
     call.set_defaults(func=run_call)
     restart = add_command(
         sub,
         "restart",
-        "Restart one process (every instance of it, one after the other) or, with no\n"
-        "argument, every process; return once they are ready again.",
+        "Restart one process, or every process; return once they are ready again.",
         "hubcore restart worker --app myapp",
+        details="The instances of a scaled process restart one after the other.",
     )
     restart.add_argument(
         "process", nargs="?", help="a process name (worker) or instance (worker.1)"

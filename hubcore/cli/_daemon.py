@@ -25,6 +25,7 @@ import psutil
 from hubcore._procfile import load_procfile
 from hubcore.cli._common import (
     CliError,
+    Subparsers,
     Target,
     add_command,
     not_running,
@@ -40,15 +41,19 @@ STOP_GRACE = 15.0  # a daemon told to give up gets this long before SIGKILL
 _WAIT_STEP = 0.1
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Register ``start`` and ``stop``."""
     start = add_command(
         sub,
         "start",
-        "Start an app in the background (as `hubcore dev` would run it) and return once\n"
-        "every process is ready. Its output goes to <rundir>/app.log (see `hubcore logs`).",
+        "Start an app in the background; return once every process is ready.",
         "hubcore start myapp/procfile.py",
-        app_option=False,
+        details="""
+        It runs as `hubcore dev` would, in a session of its own, its output appended to
+        <rundir>/app.log (see `hubcore logs`). If it fails to boot, the end of its log is
+        printed and the exit code is 1.
+        """,
+        app=False,
     )
     start.add_argument("procfile", nargs="?", default="procfile.py", help="procfile or folder")
     start.add_argument("--timeout", type=float, default=60.0, metavar="S", help="default 60")
@@ -56,8 +61,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     stop = add_command(
         sub,
         "stop",
-        "Stop the app gracefully (services' stop(), then every process tree) and wait for it.",
+        "Stop a running app gracefully and wait until it has exited.",
         "hubcore stop --app myapp",
+        details="It sends SIGTERM to the app's supervisor process (found in the run directory).",
     )
     stop.add_argument("--timeout", type=float, default=30.0, metavar="S", help="default 30")
     stop.set_defaults(func=run_stop)

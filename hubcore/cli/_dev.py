@@ -35,7 +35,14 @@ from hubcore._app import App
 from hubcore._errors import HubError
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._supervisor import ProcessState, kill_tree
-from hubcore.cli._common import CliError, Target, add_command, running_supervisor, target_of
+from hubcore.cli._common import (
+    CliError,
+    Subparsers,
+    Target,
+    add_command,
+    running_supervisor,
+    target_of,
+)
 
 __all__ = ("LogTee", "add_parser", "force_kill", "refuse_if_running")
 
@@ -45,15 +52,19 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _LIVE = (ProcessState.STARTING, ProcessState.RUNNING, ProcessState.STOPPING)
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subparsers) -> None:
     """Register ``dev``."""
     parser = add_command(
         sub,
         "dev",
-        "Run an app in the foreground, its output prefixed by process.\n"
-        "Ctrl-C stops it gracefully; a second Ctrl-C kills every process at once.",
+        "Run an app in the foreground until Ctrl-C.",
         "hubcore dev myapp/procfile.py",
-        app_option=False,
+        details="""
+        Every line of output is printed prefixed by its process (and appended to
+        <rundir>/app.log). Ctrl-C stops the app gracefully: services' stop() run, then
+        every process tree is ended. A second Ctrl-C kills every process at once (exit 130).
+        """,
+        app=False,
     )
     parser.add_argument("procfile", nargs="?", default="procfile.py", help="procfile or folder")
     parser.add_argument(

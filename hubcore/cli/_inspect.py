@@ -20,6 +20,7 @@ from hubcore._app import SPEC_FILE
 from hubcore._directory import ObjectInfo
 from hubcore.cli._common import (
     CliError,
+    Subparsers,
     Target,
     add_command,
     connect_app,
@@ -38,29 +39,37 @@ _MIB = 2**20
 _LIVE = frozenset({"starting", "running", "stopping"})
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Register ``ps``, ``objects`` and ``logs``."""
     ps = add_command(
         sub,
         "ps",
-        "List the app's processes: pid, state, uptime, restarts, memory (RSS of the whole\n"
-        "process tree), CPU% and the reason of the last stop or restart.",
+        "List the app's processes.",
         "hubcore ps --app myapp",
+        details="""
+        Columns: pid, state, uptime, restarts, memory (RSS of the whole process tree), CPU%
+        (sampled over 0.1 s) and the reason of the last start, stop or restart.
+        """,
     )
     ps.set_defaults(func=run_ps)
     objects = add_command(
         sub,
         "objects",
-        "List the published objects: name, instance, process, pid and methods\n"
-        "(a trailing * marks a streaming method).",
+        "List the published objects: name, instance, process, pid, methods.",
         "hubcore objects --app myapp",
+        details="A trailing * marks a streaming (async generator) method.",
     )
     objects.set_defaults(func=run_objects)
+    _add_logs(sub)
+
+
+def _add_logs(sub: Subparsers) -> None:
     logs = add_command(
         sub,
         "logs",
-        "Print the end of the app's output (<rundir>/app.log), of one process if named.",
+        "Print the end of the app's output, of one process if named.",
         "hubcore logs worker -n 50 -f --app myapp",
+        details="The output is read from <rundir>/app.log; -f follows it until Ctrl-C.",
     )
     logs.add_argument("process", nargs="?", help="a process name (worker) or instance (worker.1)")
     logs.add_argument("-n", type=int, default=100, metavar="N", help="lines (default 100)")

@@ -1,0 +1,418 @@
+"""The real ``hubcore`` command, run in subprocesses against tests/apps/basic.
+
+Every test gets a private run directory (``--rundir``) and the ``cli`` fixture, which kills
+whatever app processes a test left behind, even when it fails: the daemon of ``hubcore start``
+is not a child of the test process, so the repo-wide leftover check cannot see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import psutil
+import pytest
+
+from hubcore._supervisor import kill_tree, sweep_pidfile
+from hubcore.cli._control import parse_value, plain
+
+BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
+BOOT_SECONDS = 60
+COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs")
+
+
+class Lines:
+    """Reads a pipe in a thread, so a test can wait for a line with a deadline."""
+
+    def __init__(self, pipe: IO[str]) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = BOOT_SECONDS) -> re.Match[str]:
+        """The first line matching ``pattern``; fails with the output so far if none comes."""
+        regex = re.compile(pattern)
+
+        def found() -> re.Match[str] | None:
+            return next(filter(None, map(regex.search, self.lines)), None)
+
+        with self._cond:
+            self._cond.wait_for(lambda: found() is not None or self.closed, timeout)
+            match = found()
+        assert match is not None, f"no line matching {pattern!r}; output:\n{self.text()}"
+        return match
+
+    def text(self, join_timeout: float = 0.0) -> str:
+        """Everything read so far (after waiting for the end of the pipe, if asked)."""
+        self._thread.join(join_timeout)
+        return "".join(self.lines)
+
+
+class Cli:
+    """Runs ``python -m hubcore.cli`` against one run directory; cleans up after the test."""
+
+    def __init__(self, rundir: Path) -> None:
+        self.rundir = rundir
+        self.devs: list[subprocess.Popen[str]] = []
+
+    def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """Run a command to completion, with ``--rundir`` set."""
+        argv = [sys.executable, "-m", "hubcore.cli", *args, "--rundir", str(self.rundir)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+    def app(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a command on the basic app (``--app`` and ``--rundir`` set)."""
+        return self.run(*args, "--app", str(BASIC))
+
+    def dev(self, procfile: Path = BASIC) -> tuple[subprocess.Popen[str], Lines]:
+        """Start ``hubcore dev`` in the foreground; its output is read line by line."""
+        argv = [sys.executable, "-m", "hubcore.cli", "dev", str(procfile)]
+        proc = subprocess.Popen(
+            [*argv, "--rundir", str(self.rundir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.devs.append(proc)
+        assert proc.stdout is not None
+        return proc, Lines(proc.stdout)
+
+    def app_processes(self) -> list[psutil.Process]:
+        """The app's live workers (from pids.json) and its supervisor process."""
+        entries = _read_json(self.rundir / "pids.json")
+        procs = [_process(e["pid"], e["create_time"]) for e in entries]
+        pid = (self.rundir / "supervisor.pid").read_text().strip()
+        procs.append(psutil.Process(int(pid)))
+        return [p for p in procs if p is not None]
+
+    def cleanup(self) -> None:
+        for proc in self.devs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        sweep_pidfile(self.rundir / "pids.json")
+        try:
+            daemon = int((self.rundir / "supervisor.pid").read_text())
+        except (OSError, ValueError):
+            return
+        if _is_hubcore_cli(daemon):
+            kill_tree(daemon)
+
+
+def _read_json(path: Path) -> list[dict[str, float]]:
+    data: list[dict[str, float]] = json.loads(path.read_text())
+    return data
+
+
+def _process(pid: float, create_time: float) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(int(pid))
+        return proc if abs(proc.create_time() - create_time) < 0.05 else None
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _is_hubcore_cli(pid: int) -> bool:
+    try:
+        return "hubcore.cli" in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+
+
+def assert_gone(procs: list[psutil.Process], timeout: float = 10) -> None:
+    """Every process has exited (a zombie waiting for a parent that is not us counts)."""
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    alive = [p for p in alive if _status(p) != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running: {[(p.pid, _cmdline(p)) for p in alive]}"
+
+
+def _status(proc: psutil.Process) -> str:
+    try:
+        return str(proc.status())
+    except psutil.NoSuchProcess:
+        return psutil.STATUS_ZOMBIE
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return "?"
+
+
+def ps_rows(output: str) -> dict[str, tuple[int, str]]:
+    """``hubcore ps`` output -> label: (pid, state)."""
+    rows = [line.split() for line in output.splitlines()[1:]]
+    return {row[0]: (int(row[1]), row[2]) for row in rows}
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hubcore: error: ")
+    for text in expected:
+        assert text in lines[0]
+
+
+@pytest.fixture
+def cli(rundir: Path) -> Iterator[Cli]:
+    runner = Cli(rundir)
+    try:
+        yield runner
+    finally:
+        runner.cleanup()
+
+
+def write_app(folder: Path, service_source: str) -> Path:
+    """A one-service app (service ``svc``, class ``Svc``) in ``folder``; its procfile."""
+    (folder / "services").mkdir()
+    (folder / "services" / "__init__.py").write_text("")
+    (folder / "services" / "svc.py").write_text(textwrap.dedent(service_source))
+    procfile = folder / "procfile.py"
+    procfile.write_text(
+        "def procfile(app):\n    app.service('svc', 'services.svc:Svc').publish()\n"
+    )
+    return procfile
+
+
+# --- dev --------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_dev_boots_then_sigint_stops_gracefully(cli: Cli) -> None:
+    proc, out = cli.dev()
+    out.wait_for(r"hubcore: 4 processes ready in \d+ ms \(run dir ")
+    procs = cli.app_processes()
+    assert len(procs) == 5  # four workers and the supervisor
+    # A worker reports ready just before it handles SIGTERM: an answered call shows that
+    # background.0 is past that point (without it, its stop() could be skipped).
+    pid = cli.app("call", "counter.get_pid").stdout
+    assert int(pid) in {p.pid for p in procs}
+
+    proc.send_signal(signal.SIGINT)
+
+    assert proc.wait(30) == 0
+    text = out.text(join_timeout=10)
+    assert "background.0   | counter stopping" in text
+    assert re.search(r"hubcore: stopped in \d+ ms", text)
+    assert_gone(procs)
+    assert "counter stopping" in (cli.rundir / "app.log").read_text()
+
+
+@pytest.mark.timeout(90)
+def test_dev_second_sigint_forces_a_stuck_stop(cli: Cli, tmp_path: Path) -> None:
+    """A service whose stop() hangs: the second Ctrl-C kills the trees and exits with 130."""
+    procfile = write_app(
+        tmp_path,
+        """
+        import time
+        import hubcore
+
+        class Svc(hubcore.Service):
+            def ping(self):
+                return "pong"
+
+            async def stop(self):
+                print("svc stopping", flush=True)
+                time.sleep(60)
+        """,
+    )
+    proc, out = cli.dev(procfile)
+    out.wait_for("1 process ready")
+    procs = cli.app_processes()
+    assert cli.app("call", "svc.ping").stdout == '"pong"\n'  # past the worker's signal setup
+    proc.send_signal(signal.SIGINT)
+    out.wait_for("svc stopping")
+
+    proc.send_signal(signal.SIGINT)
+
+    assert proc.wait(10) == 130
+    assert "hubcore: forced: killed 1 process(es)" in out.text(join_timeout=10)
+    assert_gone(procs)
+
+
+@pytest.mark.timeout(90)
+def test_dev_boot_failure_is_reported_without_a_cli_traceback(cli: Cli, tmp_path: Path) -> None:
+    procfile = write_app(
+        tmp_path,
+        """
+        import hubcore
+
+        class Svc(hubcore.Service):
+            async def start(self):
+                raise ValueError("no database at localhost:5432")
+        """,
+    )
+    result = cli.run("dev", str(procfile))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("hubcore: error: service 'svc' failed to start")
+    assert "ValueError: no database at localhost:5432" in result.stderr  # the service's
+    assert "hubcore/cli" not in result.stderr  # but not one of the command's own
+    assert not (cli.rundir / "supervisor.pid").exists()
+
+
+# --- start and the commands that talk to a running app ----------------------------------------
+
+
+def start(cli: Cli) -> dict[str, tuple[int, str]]:
+    """``hubcore start`` the basic app; its ``ps`` rows once started."""
+    started = cli.run("start", str(BASIC))
+    assert started.returncode == 0, started.stderr
+    assert re.fullmatch(r"started \(pid \d+\), run dir .+\n", started.stdout)
+    ps = cli.app("ps")
+    assert ps.returncode == 0, ps.stderr
+    return ps_rows(ps.stdout)
+
+
+def stop(cli: Cli, procs: list[psutil.Process]) -> None:
+    """``hubcore stop``, then check that nothing of the app runs any more."""
+    stopped = cli.app("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("stopped")
+    assert_gone(procs)
+    assert_one_line_error(cli.app("ps"), "no app running")
+
+
+@pytest.mark.timeout(90)
+def test_start_then_ps_objects_call_and_stop(cli: Cli) -> None:
+    rows = start(cli)
+    assert sorted(rows) == ["background.0", "hog.0", "worker.0", "worker.1"]
+    assert {state for _, state in rows.values()} == {"running"}
+    procs = cli.app_processes()
+    assert {pid for pid, _ in rows.values()} < {p.pid for p in procs}
+
+    objects = cli.app("objects").stdout
+    assert objects.split()[:5] == ["NAME", "INSTANCE", "PROCESS", "PID", "METHODS"]
+    assert {line.split()[0] for line in objects.splitlines()[1:]} == {"counter", "caller", "hog"}
+    assert "increment" in objects
+
+    assert cli.app("call", "counter.increment", "5").stdout == "5\n"
+    bumped = cli.app("call", "caller.bump")
+    assert bumped.returncode == 0, bumped.stderr
+    assert json.loads(bumped.stdout)["count"] == 6
+
+    stop(cli, procs)
+
+
+@pytest.mark.timeout(90)
+def test_restart_gives_a_new_pid_and_logs_show_the_process(cli: Cli) -> None:
+    rows = start(cli)
+    procs = cli.app_processes()
+
+    restarted = cli.app("restart", "background")
+
+    assert restarted.returncode == 0, restarted.stderr
+    assert re.fullmatch(r"restarted background\.0 \(pid \d+ -> \d+\)\n", restarted.stdout)
+    after = ps_rows(cli.app("ps").stdout)
+    assert after["background.0"][0] != rows["background.0"][0]
+    assert after["background.0"][1] == "running"
+    assert after["worker.0"] == rows["worker.0"]
+    logs = cli.app("logs", "background").stdout.splitlines()
+    assert logs
+    assert all(line.startswith("background.0 ") for line in logs)
+    assert "background.0   | counter stopping" in logs  # the restart stopped its service
+    stop(cli, procs + cli.app_processes())
+
+
+@pytest.mark.timeout(90)
+def test_call_errors_and_restart_of_an_unknown_process(cli: Cli) -> None:
+    start(cli)
+    procs = cli.app_processes()
+
+    assert_one_line_error(cli.app("call", "counter.nope"), "no method 'nope'", "increment")
+    assert_one_line_error(cli.app("call", "nosuch.x"), "published: caller, counter, hog")
+    assert_one_line_error(
+        cli.app("restart", "nosuch"), "no process 'nosuch'", "background, worker, hog"
+    )
+
+    failed = cli.app("call", "counter.increment", "x")  # the string "x": int + str raises
+    assert failed.returncode == 1
+    assert failed.stdout == ""
+    assert "TypeError" in failed.stderr
+    assert "Remote traceback:" in failed.stderr
+    assert "counter.py" in failed.stderr  # the service's frame, from the other process
+    stop(cli, procs)
+
+
+@pytest.mark.timeout(90)
+def test_start_reports_a_daemon_that_fails_to_boot(cli: Cli, tmp_path: Path) -> None:
+    procfile = write_app(
+        tmp_path,
+        """
+        import hubcore
+
+        class Svc(hubcore.Service):
+            async def start(self):
+                raise RuntimeError("cannot reach the cache")
+        """,
+    )
+    result = cli.run("start", str(procfile))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("hubcore: error: the app exited with code 1")
+    assert "RuntimeError: cannot reach the cache" in result.stderr  # from app.log's tail
+    assert not (cli.rundir / "supervisor.pid").exists()
+
+
+# --- errors and help --------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_dev_without_a_procfile_is_one_error_line(cli: Cli, tmp_path: Path) -> None:
+    assert_one_line_error(cli.run("dev", str(tmp_path / "procfile.py")), "no procfile at")
+    assert_one_line_error(cli.run("start", str(tmp_path)), "no procfile at")
+
+
+@pytest.mark.timeout(90)
+def test_commands_without_a_running_app_are_one_error_line(cli: Cli) -> None:
+    for command in (["ps"], ["objects"], ["call", "counter.increment"], ["restart"]):
+        assert_one_line_error(cli.app(*command), "no app running for", str(cli.rundir))
+    assert_one_line_error(cli.app("stop"), "no app running for")
+    assert_one_line_error(cli.app("logs"), "no log at")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_each_command_has_an_example(command: str) -> None:
+    argv = [sys.executable, "-m", "hubcore.cli", command, "--help"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "Example:\n  hubcore " + command in result.stdout
+
+
+# --- how results are printed (in process) -----------------------------------------------------
+
+
+def test_call_arguments_are_json_or_plain_strings() -> None:
+    assert parse_value("5") == 5
+    assert parse_value('{"a": [1, null]}') == {"a": [1, None]}
+    assert parse_value("hello") == "hello"
+
+
+def test_call_results_become_json_ready() -> None:
+    value = {"b": b"\x00" * 10, "s": {3, 1}, "t": (1, "x"), 2: object}
+    assert plain(value) == {"b": {"$bytes": 10}, "s": [1, 3], "t": [1, "x"], "2": repr(object)}
