@@ -12,6 +12,7 @@ raises :class:`BootFailed` with the service's traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -45,6 +46,8 @@ PID_FILE = "supervisor.pid"
 
 def default_rundir(procfile: Path) -> Path:
     """Where an app keeps its hub socket, token and pid files: per user, per procfile path."""
+    if procfile.is_dir():
+        procfile = procfile / "procfile.py"
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
         tempfile.gettempdir(), f"hubcore-{os.getuid()}"
     )
@@ -91,8 +94,9 @@ class App:
             await self._boot()
             await self.ready(self.boot_timeout)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.aclose()
+            # Not inside a new cancel scope: the stack exits the task groups this task
+            # entered, which must happen in the scope they were entered in.
+            await self.aclose()
             raise
         return self
 
@@ -265,11 +269,13 @@ class App:
         record = self._supervisor().records[f"{process}.{instance}"]
         if record.pid is None:
             raise HubError(f"{record.label} is not running")
-        os.kill(record.pid, signal.SIGSTOP)
+        pid = record.pid
+        os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
-            os.kill(record.pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # it may have died meanwhile
+                os.kill(pid, signal.SIGCONT)
 
     def logs(self, process: str, instance: int | None = None) -> list[str]:
         """The captured output lines of a process (every instance unless one is given)."""

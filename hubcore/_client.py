@@ -100,6 +100,7 @@ class Client:
         self._hub: Connection | None = None
         self._peers: dict[str, Connection] = {}
         self._accepted: set[Connection] = set()  # connections our listener serves
+        self._early_events: list[list[Any]] | None = []  # hub events before the snapshot
         self._connecting: dict[str, anyio.Lock] = {}
         self._dispatcher = Dispatcher()
         self._listener_address: str | None = None
@@ -122,6 +123,10 @@ class Client:
             await self._tg.start(self._run_hub)
             snapshot = await self._hub.call(HUB_TARGET, "watch", timeout=HUB_CALL_TIMEOUT)
             self.directory.replace_all([ObjectInfo.from_wire(d) for d in snapshot])
+            # Changes that arrived behind the snapshot, before this task resumed, come after it.
+            early, self._early_events = self._early_events, None
+            for frame in early or []:
+                self._on_hub_event(frame)
         except BaseException:
             await self.aclose()
             raise
@@ -338,6 +343,9 @@ class Client:
     # -- events from the hub ---------------------------------------------------------------
 
     def _on_hub_event(self, frame: list[Any]) -> None:
+        if self._early_events is not None:
+            self._early_events.append(frame)
+            return
         _kind, _id, _source, event, data = frame[:5]
         if event == "published":
             info = ObjectInfo.from_wire(data)

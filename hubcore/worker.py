@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import psutil
 
 from hubcore._api import connect, set_default_client
@@ -108,47 +109,69 @@ class Worker:
 
 
 async def run(spec: AppSpec, process: str, instance: int) -> int:
-    """Boot this process's services, serve until told to stop, and return the exit code."""
+    """Boot this process's services, serve until told to stop, and return the exit code.
+
+    The stop signals are watched from before the first service starts: a SIGTERM during boot
+    cancels the boot, and whatever had started is stopped all the same.
+    """
     async with connect(process=process, instance=instance) as client:
         set_default_client(client)
         worker = Worker(spec, process, instance, client)
-        try:
-            await worker.start_all()
-        except BootFailed as exc:
-            await worker.stop_all()
-            await client.hub_call("report", "boot_failed", _failure(exc))
-            print(exc.remote_traceback, file=sys.stderr, flush=True)
-            return BOOT_FAILED_EXIT
-        await client.hub_call("report", "ready", {})
-        try:
-            await _wait_for_stop(client)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await worker.stop_all()
+        serving = anyio.CancelScope()
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_when_told, client, serving)
+            try:
+                with serving:
+                    return await _boot_and_serve(worker, client)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await worker.stop_all()
+                tg.cancel_scope.cancel()
     return 0
+
+
+async def _boot_and_serve(worker: Worker, client: Client) -> int:
+    try:
+        await worker.start_all()
+    except BootFailed as exc:
+        await client.hub_call("report", "boot_failed", _failure(exc))
+        print(exc.remote_traceback, file=sys.stderr, flush=True)
+        return BOOT_FAILED_EXIT
+    await client.hub_call("report", "ready", {})
+    await anyio.sleep_forever()
+    return 0  # pragma: no cover - sleep_forever only ends by cancellation
 
 
 def _failure(exc: BootFailed) -> dict[str, Any]:
     return {"service": exc.service, "message": str(exc), "traceback": exc.remote_traceback}
 
 
-async def _wait_for_stop(client: Client) -> None:
-    async with anyio.create_task_group() as tg:
+async def _stop_when_told(
+    client: Client,
+    serving: anyio.CancelScope,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Cancel ``serving`` on SIGTERM/SIGINT, or when the hub goes away (supervisor gone)."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
 
-        async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    log.info("received %s: stopping", signal.Signals(signum).name)
-                    break
-            tg.cancel_scope.cancel()
+            async def on_hub_lost() -> None:
+                await client.hub_lost.wait()
+                log.warning("the hub went away (supervisor gone?): stopping")
+                serving.cancel()
 
-        async def on_hub_lost() -> None:
-            await client.hub_lost.wait()
-            log.warning("the hub went away (supervisor gone?): stopping")
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(on_signal)
-        tg.start_soon(on_hub_lost)
+            tg.start_soon(on_hub_lost)
+            task_status.started()
+            # Keep receiving until the worker is done: a second SIGTERM must not kill it
+            # halfway through its services' stop().
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if serving.cancel_called:
+                    log.info("received %s: already stopping", name)
+                else:
+                    log.info("received %s: stopping", name)
+                    serving.cancel()
 
 
 def main() -> None:

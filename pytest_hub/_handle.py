@@ -6,6 +6,7 @@ method here is a short blocking call into that thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -93,7 +94,8 @@ class HubApp:
         try:
             yield
         finally:
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # it may have died meanwhile
+                os.kill(pid, signal.SIGCONT)
 
     @contextmanager
     def inject(
