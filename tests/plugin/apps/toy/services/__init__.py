@@ -1,0 +1,1 @@
+"""Services of the pytest_hub tests' app."""

@@ -1,0 +1,39 @@
+"""A counter in ``background`` and callers of it in the ``worker`` processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hubcore
+
+
+class Counter(hubcore.Service):
+    """Counts, tells its pid, writes to its output, and can be made to crash."""
+
+    async def start(self) -> None:
+        self.count = 0
+
+    def increment(self, by: int = 1) -> int:
+        self.count += by
+        return self.count
+
+    def get_pid(self) -> int:
+        return os.getpid()
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def crash(self) -> None:
+        print("about to crash", file=sys.stderr, flush=True)
+        os._exit(7)
+
+
+class Caller(hubcore.Service):
+    """Calls the counter from another process."""
+
+    async def start(self) -> None:
+        self.counter = await self.ctx.get_proxy("counter")
+
+    async def bump(self) -> dict[str, int]:
+        return {"count": await self.counter.increment(), "via": os.getpid()}

@@ -1,0 +1,250 @@
+"""Crashes during tests: unexpected ones fail the test with a report, expected ones (marker,
+``hub_app.kill``, ``restart``) do not, and the next test finds the topology healthy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.plugin.conftest import Inner
+
+
+CRASHES = """
+import os
+import signal
+import time
+
+import pytest
+
+import hubcore
+
+RUNNING = dict.fromkeys(["background.0", "worker.0", "worker.1"], "running")
+
+
+def test_unexpected_crash(proxy):
+    with pytest.raises(hubcore.ProcessCrashed):
+        proxy("counter").crash()
+
+
+def test_healthy_after_the_unexpected_crash(proxy, hub_app):
+    assert {label: p["state"] for label, p in hub_app.processes.items()} == RUNNING
+    assert proxy("counter").increment() == 1
+
+
+@pytest.mark.hub_allow_crash("background")
+def test_allowed_crash(proxy):
+    with pytest.raises(hubcore.ProcessCrashed) as excinfo:
+        proxy("counter").crash()
+    assert (excinfo.value.process, excinfo.value.instance) == ("background", 0)
+    assert proxy("counter").increment() == 1  # back within the test: waits for the restart
+
+
+def test_healthy_after_the_allowed_crash(proxy, hub_app):
+    assert {label: p["state"] for label, p in hub_app.processes.items()} == RUNNING
+    assert proxy("counter").get_pid() == hub_app.processes["background.0"]["pid"]
+
+
+def test_crash_the_test_never_saw(proxy, hub_app):
+    os.kill(hub_app.processes["background.0"]["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+
+
+def test_failing_test_shows_hub_output(proxy):
+    proxy("counter").say("said during a failing test")
+    pytest.fail("failing on purpose")
+
+
+def test_passing_test_shows_no_hub_output(proxy):
+    proxy("counter").say("said during a passing test")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_crashes_fail_the_test_unless_expected(pytester: pytest.Pytester, inner: Inner) -> None:
+    """An unexpected crash fails a test that passed, names the process, how it died and its
+    last output; ``hub_allow_crash`` accepts it; hub output is attached to failed tests only."""
+    pytester.makepyfile(test_crashes=CRASHES)
+    run = inner.run(procfile=inner.toy)
+    result = run.result
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_unexpected_crash _*",
+            "hub process background.0 (pid *) died during the test: exit code 7",
+            "  last output:",
+            "    about to crash",
+            "  (expected it? mark the test @pytest.mark.hub_allow_crash('background') *",
+            "*- hub output: background.0 -*",
+            "about to crash",
+            "*_ test_crash_the_test_never_saw _*",
+            "hub process background.0 (pid *) died during the test: killed by signal 9",
+            "*_ test_failing_test_shows_hub_output _*",
+            "*Failed: failing on purpose",
+            "*- hub output: background.0 -*",
+            "said during a failing test",
+            "*- hub summary -*",
+            "3 processes booted, 3 restarts, * cross-process calls*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*said during a passing test*")
+    assert run.outcomes == {
+        "test_unexpected_crash": "failed",
+        "test_healthy_after_the_unexpected_crash": "passed",
+        "test_allowed_crash": "passed",
+        "test_healthy_after_the_allowed_crash": "passed",
+        "test_crash_the_test_never_saw": "failed",
+        "test_failing_test_shows_hub_output": "failed",
+        "test_passing_test_shows_no_hub_output": "passed",
+    }
+    result.assert_outcomes(passed=4, failed=3)
+
+
+KILL = """
+import pytest
+
+RUNNING = dict.fromkeys(["background.0", "worker.0", "worker.1"], "running")
+
+
+def test_kill_then_call_through_the_same_proxy(hub_app, proxy):
+    counter = proxy("counter", timeout=10)
+    before = counter.get_pid()
+    hub_app.kill("background")
+    assert counter.get_pid() != before
+
+
+def test_healthy_after_kill(hub_app, proxy):
+    assert {label: p["state"] for label, p in hub_app.processes.items()} == RUNNING
+    assert proxy("counter").increment() == 1
+
+
+def test_kill_wait_ready_then_call(hub_app, proxy):
+    counter = proxy("counter", timeout=10)
+    before = counter.get_pid()
+    hub_app.kill("background")
+    hub_app.wait_ready()
+    assert counter.get_pid() != before
+
+
+@pytest.mark.anyio
+async def test_kill_then_call_in_an_async_test(hub_app, proxy):
+    counter = proxy("counter", timeout=10)
+    before = await counter.get_pid()
+    hub_app.kill("background")
+    assert await counter.get_pid() != before
+
+
+def test_restart_then_call_through_the_same_proxy(hub_app, proxy):
+    counter = proxy("counter", timeout=10)
+    before = counter.get_pid()
+    hub_app.restart("background")
+    assert counter.get_pid() == hub_app.processes["background.0"]["pid"] != before
+"""
+
+
+@pytest.mark.timeout(120)
+def test_kill_is_an_expected_crash_and_proxies_recover(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """After ``hub_app.kill`` (or ``restart``) returns, the next call through the same proxy
+    waits for the new process and answers, with or without ``wait_ready``; the test passes."""
+    inner.use_both_anyio_backends()
+    pytester.makepyfile(test_kill=KILL)
+    run = inner.run(procfile=inner.toy)
+    assert run.outcomes == {
+        "test_kill_then_call_through_the_same_proxy": "passed",
+        "test_healthy_after_kill": "passed",
+        "test_kill_wait_ready_then_call": "passed",
+        "test_kill_then_call_in_an_async_test[asyncio]": "passed",
+        "test_kill_then_call_in_an_async_test[trio]": "passed",
+        "test_restart_then_call_through_the_same_proxy": "passed",
+    }
+    run.result.assert_outcomes(passed=6)
+
+
+CRASH_DETAILS = """
+import time
+
+import pytest
+
+import hubcore
+
+
+def test_kill(hub_app, proxy):
+    before = proxy("counter").get_pid()
+    hub_app.kill("background")
+    deadline = time.monotonic() + 10
+    while hub_app.processes["background.0"]["pid"] in (before, None):
+        assert time.monotonic() < deadline, "background was not restarted"
+        time.sleep(0.02)
+
+
+@pytest.mark.hub_allow_crash("background")
+def test_process_crashed_tells_this_death(proxy):
+    counter = proxy("counter")
+    pid = counter.get_pid()
+    with pytest.raises(hubcore.ProcessCrashed) as excinfo:
+        counter.crash()
+    crashed = excinfo.value
+    assert (crashed.pid, crashed.exit_code, crashed.signal) == (pid, 7, None), str(crashed)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_process_crashed_after_a_restart_tells_the_latest_death(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """A process killed once, then crashing with exit code 7: ProcessCrashed says exit code 7,
+    not the SIGKILL of the process before it."""
+    pytester.makepyfile(test_details=CRASH_DETAILS)
+    run = inner.run(procfile=inner.toy)
+    assert run.outcomes == {
+        "test_kill": "passed",
+        "test_process_crashed_tells_this_death": "passed",
+    }
+    run.result.assert_outcomes(passed=2)
+
+
+BLAME = """
+import os
+import signal
+
+import pytest
+
+
+@pytest.mark.hub_allow_crash("background")
+def test_allowed_crash_at_the_end(hub_app, proxy):
+    proxy("counter").increment()
+    os.kill(hub_app.processes["background.0"]["pid"], signal.SIGKILL)
+
+
+def test_after_the_allowed_crash(proxy):
+    assert proxy("counter").increment() == 1
+
+
+def test_kill_at_the_end(hub_app, proxy):
+    proxy("counter").increment()
+    hub_app.kill("background")
+
+
+def test_after_the_kill(proxy):
+    assert proxy("counter").increment() == 1
+"""
+
+
+@pytest.mark.timeout(120)
+def test_expected_crash_at_the_end_of_a_test_is_not_blamed_on_the_next(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """A process that dies as a test ends (hub_app.kill, or a crash the test allowed) is
+    restarted before the next test starts, and that test does not fail for it."""
+    pytester.makepyfile(test_blame=BLAME)
+    run = inner.run(procfile=inner.toy)
+    run.result.stdout.no_fnmatch_line("hub process background.0 (pid *) died during the test*")
+    assert run.outcomes == {
+        "test_allowed_crash_at_the_end": "passed",
+        "test_after_the_allowed_crash": "passed",
+        "test_kill_at_the_end": "passed",
+        "test_after_the_kill": "passed",
+    }
+    run.result.assert_outcomes(passed=4)
