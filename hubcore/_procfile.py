@@ -18,9 +18,6 @@ module is located on the file system and its source is parsed with :mod:`ast`.
 
 from __future__ import annotations
 
-import ast
-import importlib.machinery
-import importlib.util
 import itertools
 import json
 import os
@@ -29,15 +26,23 @@ import runpy
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from hubcore._errors import ProcfileError
+from hubcore._importcheck import front_of_sys_path, import_problem, valid_import_path
+from hubcore._spec import (
+    DEFAULT_PROCESS,
+    AppSpec,
+    ProcessSpec,
+    RestartPolicy,
+    ServiceSpec,
+    find_cycle,
+)
 
 __all__ = (
     "DEFAULT_PROCESS",
@@ -51,8 +56,6 @@ __all__ = (
     "load_procfile",
 )
 
-DEFAULT_PROCESS = "background"
-SPEC_VERSION = 1
 
 # Process names end up in socket file names and environment variables: keep them plain.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -76,182 +79,6 @@ _UNITS = {
 _RESTART_OPTIONS = ("backoff", "backoff_max", "max_restarts", "within")
 _FREE_PORT_ATTEMPTS = 64
 _load_numbers = itertools.count()
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """How a crashed process is restarted.
-
-    The n-th consecutive restart waits ``min(backoff * 2**n, backoff_max)`` seconds; more than
-    ``max_restarts`` restarts within ``within`` seconds marks the process failed (crash loop).
-    """
-
-    backoff: float = 0.1
-    backoff_max: float = 5.0
-    max_restarts: int = 5
-    within: float = 30.0
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One service: where its class lives, which process runs it, its config."""
-
-    name: str
-    import_path: str
-    process: str = DEFAULT_PROCESS
-    config: Mapping[str, Any] = field(default_factory=dict)
-    publish_as: str | None = None
-    depends_on: tuple[str, ...] = ()
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    """One process: how many instances, its environment, limits and restart policy."""
-
-    name: str
-    scale: int = 1
-    env: Mapping[str, str] = field(default_factory=dict)
-    python_args: tuple[str, ...] = ()
-    memory_limit: int | None = None
-    restart: RestartPolicy = field(default_factory=RestartPolicy)
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class AppSpec:
-    """A loaded procfile: its processes and services, with ports already chosen."""
-
-    path: Path
-    processes: Mapping[str, ProcessSpec]
-    services: Mapping[str, ServiceSpec]
-    ports: tuple[int, ...] = ()
-
-    @property
-    def root(self) -> Path:
-        """The procfile's folder, from which service import paths resolve."""
-        return self.path.parent
-
-    def services_in(self, process: str) -> list[ServiceSpec]:
-        """List the services run by one process, in declaration order.
-
-        :param process: the process name.
-        :return: its services; empty for an unknown process or one without services.
-        """
-        return [s for s in self.services.values() if s.process == process]
-
-    def start_order(self, process: str) -> list[ServiceSpec]:
-        """List one process's services in the order to start them.
-
-        Dependencies come before their dependents, otherwise declaration order holds. A
-        dependency run by another process is not in the list: waiting for it is not done here.
-
-        :param process: the process name.
-        :return: the process's services, dependencies first.
-        """
-        ordered = (self.services[name] for name in _dependency_order(self.services))
-        return [service for service in ordered if service.process == process]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the spec as plain JSON-ready data, for :meth:`from_dict` in another process.
-
-        :return: a dict of str, int, float, bool, None, lists and dicts.
-        """
-        return {
-            "version": SPEC_VERSION,
-            "path": str(self.path),
-            "processes": {name: _plain(asdict(p)) for name, p in self.processes.items()},
-            "services": {name: _plain(asdict(s)) for name, s in self.services.items()},
-            "ports": list(self.ports),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AppSpec:
-        """Rebuild a spec from :meth:`to_dict` output; unknown keys are ignored.
-
-        :param data: the dict, possibly after a JSON round trip.
-        :raises ProcfileError: if the data is not a spec.
-        :return: the equal spec.
-        """
-        try:
-            return cls(
-                path=Path(data["path"]),
-                processes={n: _process_from_dict(d) for n, d in data["processes"].items()},
-                services={n: _service_from_dict(d) for n, d in data["services"].items()},
-                ports=tuple(int(p) for p in data.get("ports", ())),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ProcfileError(f"malformed app spec: {exc!r}") from exc
-
-
-def _plain(value: Any) -> Any:
-    """Turn tuples into lists all the way down, so that ``to_dict`` output is plain JSON data."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _known(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep the keys of ``data`` that are fields of the dataclass ``cls``."""
-    return {f.name: data[f.name] for f in fields(cls) if f.name in data}
-
-
-def _process_from_dict(data: Mapping[str, Any]) -> ProcessSpec:
-    values = _known(ProcessSpec, data)
-    values["env"] = dict(values.get("env", {}))
-    values["python_args"] = tuple(values.get("python_args", ()))
-    values["restart"] = RestartPolicy(**_known(RestartPolicy, values.get("restart", {})))
-    return ProcessSpec(**values)
-
-
-def _service_from_dict(data: Mapping[str, Any]) -> ServiceSpec:
-    values = _known(ServiceSpec, data)
-    values["config"] = dict(values.get("config", {}))
-    values["depends_on"] = tuple(values.get("depends_on", ()))
-    return ServiceSpec(**values)
-
-
-def _dependency_order(services: Mapping[str, ServiceSpec]) -> list[str]:
-    """Order service names depth first: each service's dependencies just before it."""
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        # Marking before visiting the dependencies keeps a cyclic spec from recursing forever.
-        if name in seen or name not in services:
-            return
-        seen.add(name)
-        for dependency in services[name].depends_on:
-            visit(dependency)
-        order.append(name)
-
-    for name in services:
-        visit(name)
-    return order
-
-
-def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """Return the first dependency cycle found, as ``[a, b, a]``, or None."""
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        path.append(node)
-        for dependency in graph.get(node, ()):
-            if dependency in path:
-                return [*path[path.index(dependency) :], dependency]
-            if dependency not in done and (cycle := visit(dependency)):
-                return cycle
-        path.pop()
-        done.add(node)
-        return None
-
-    for node in graph:
-        if node not in done and (cycle := visit(node)):
-            return cycle
-    return None
 
 
 @dataclass(frozen=True)
@@ -577,7 +404,7 @@ class ProcfileBuilder:
         if name in self._services:
             first = self._services[name].line
             raise self._site.here(f"service {name!r} is already declared (line {first})")
-        if not _valid_import_path(import_path):
+        if not valid_import_path(import_path):
             raise self._site.here(
                 f"service {name!r}: import path {import_path!r} is not of the form "
                 "'module.path:Attr'"
@@ -609,7 +436,7 @@ class ProcfileBuilder:
         self._check_publish_names()
         self._check_dependencies()
         for service in self._services.values():
-            if problem := _import_problem(self.root, service.import_path):
+            if problem := import_problem(self.root, service.import_path):
                 raise self._site.error(service.line, f"service {service.name!r}: {problem}")
         return AppSpec(
             path=self._path,
@@ -652,107 +479,11 @@ class ProcfileBuilder:
                         f"(services: {known})",
                     )
         graph = {name: list(s.dependencies) for name, s in self._services.items()}
-        if cycle := _find_cycle(graph):
+        if cycle := find_cycle(graph):
             first = self._services[cycle[0]]
             raise self._site.error(
                 first.dependencies[cycle[1]], f"dependency cycle: {' -> '.join(cycle)}"
             )
-
-
-def _valid_import_path(import_path: object) -> bool:
-    if not isinstance(import_path, str) or import_path.count(":") != 1:
-        return False
-    module, attr = import_path.split(":")
-    return attr.isidentifier() and all(part.isidentifier() for part in module.split("."))
-
-
-def _import_problem(root: Path, import_path: str) -> str | None:
-    """Say why ``import_path`` does not resolve from ``root``, or return None if it does."""
-    module, attr = import_path.split(":")
-    spec = _find_module(root, module)
-    if spec is None:
-        return f"cannot find module {module!r} (looked in {root} first, then sys.path)"
-    if not (spec.has_location and spec.origin and spec.origin.endswith(".py")):
-        return None  # compiled, built-in or namespace module: it can't be read, so trust it
-    try:
-        tree = ast.parse(Path(spec.origin).read_bytes(), filename=spec.origin)
-    except SyntaxError as exc:
-        return f"{exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}"
-    except OSError as exc:
-        return f"cannot read {spec.origin}: {exc}"
-    names = _top_level_names(tree)
-    if names is None or attr in names:
-        return None
-    if spec.submodule_search_locations and _find_module(root, f"{module}.{attr}"):
-        return None  # "package:submodule"
-    return f"{module} has no attribute {attr!r}"
-
-
-def _find_module(root: Path, module: str) -> importlib.machinery.ModuleSpec | None:
-    """Locate ``module`` on the file system, executing neither it nor its parent packages.
-
-    ``importlib.util.find_spec`` would import the parent packages, and would answer from
-    ``sys.modules`` when another package of the same name (another procfile's ``services``)
-    was imported before. The path finder is asked one level at a time instead.
-    """
-    search: list[str] = [str(root), *sys.path]
-    spec: importlib.machinery.ModuleSpec | None = None
-    for depth, part in enumerate(module.split(".")):
-        name = f"{spec.name}.{part}" if spec else part
-        spec = importlib.machinery.PathFinder.find_spec(name, search)
-        if spec is None:
-            return _find_spec_importing(root, module) if depth == 0 else None
-        search = list(spec.submodule_search_locations or [])
-        if not search and name != module:
-            return None  # a plain module has no submodules
-    return spec
-
-
-def _find_spec_importing(root: Path, module: str) -> importlib.machinery.ModuleSpec | None:
-    """Ask the whole import system (built-ins, frozen and installed meta-path finders)."""
-    with _front_of_sys_path(root):
-        saved_modules = set(sys.modules)
-        try:
-            return importlib.util.find_spec(module)
-        except Exception:  # the parent package itself failed to import: not resolvable either
-            return None
-        finally:
-            for name in set(sys.modules) - saved_modules:
-                del sys.modules[name]
-
-
-def _top_level_names(tree: ast.Module) -> set[str] | None:
-    """Return the names a module binds at top level, or None if it can't be known statically."""
-    names: set[str] = set()
-    pending: list[ast.AST] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            if node.name == "__getattr__":
-                return None  # module __getattr__ can provide any name
-            names.add(node.name)
-            continue  # their bodies are not top level
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            if any(alias.name == "*" for alias in node.names):
-                return None
-            names.update(a.asname or a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        pending.extend(ast.iter_child_nodes(node))
-    # ``global X`` inside a function binds X at top level when the function runs.
-    names.update(n for g in ast.walk(tree) if isinstance(g, ast.Global) for n in g.names)
-    return names
-
-
-@contextmanager
-def _front_of_sys_path(folder: Path) -> Iterator[None]:
-    """Put ``folder`` first on ``sys.path`` for the block, then restore ``sys.path``."""
-    saved = sys.path[:]
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        sys.path[:] = saved
 
 
 def _procfile_path(path: str | os.PathLike[str]) -> Path:
@@ -807,7 +538,7 @@ def load_procfile(path: str | os.PathLike[str]) -> AppSpec:
     :return: the app's spec.
     """
     file = _procfile_path(path)
-    with _front_of_sys_path(file.parent):
+    with front_of_sys_path(file.parent):
         function = _run_procfile(file)
         builder = ProcfileBuilder(file)
         try:

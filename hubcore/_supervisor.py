@@ -59,6 +59,17 @@ import anyio.to_thread
 import psutil
 
 from hubcore._procfile import RestartPolicy
+from hubcore._proctree import (
+    descendants,
+    describe_exit,
+    kill_family,
+    kill_group,
+    kill_procs,
+    kill_tree,
+    send,
+    sweep_pidfile,
+    tree_memory,
+)
 
 __all__ = (
     "ProcessRecord",
@@ -76,7 +87,6 @@ _MIB = 1024 * 1024
 _MAX_LINE = 64 * 1024  # a "line" longer than this is cut, so a chatty child can't eat memory
 _DRAIN_SECONDS = 1.0  # after an exit, how long to wait for the last buffered output
 _REAP_SECONDS = 5.0  # after SIGKILL, how long to wait for the exit to be reported
-_CREATE_TIME_SLACK = 0.05  # create_time has clock-tick (10 ms) resolution
 _COLOURS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
 
 Callback = Callable[["ProcessRecord"], None]
@@ -164,88 +174,6 @@ class ProcessRecord:
         }
 
 
-# --- process-tree helpers (synchronous, psutil) ---------------------------------------------
-
-
-def _send(proc: psutil.Process, sig: int) -> bool:
-    # psutil checks the pid still names the same process (create_time), so a recycled pid
-    # is never signalled.
-    try:
-        proc.send_signal(sig)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-    return True
-
-
-def _descendants(proc: psutil.Process | None) -> list[psutil.Process]:
-    if proc is None:
-        return []
-    try:
-        return proc.children(recursive=True)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    # Never our own group. A group id cannot be handed to a new process while the group has
-    # members, so this reaches only what is left of the group the dead leader started.
-    if pgid <= 1 or pgid == os.getpgrp():
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _kill_procs(procs: Iterable[psutil.Process], sig: int) -> list[int]:
-    return [proc.pid for proc in procs if _send(proc, sig)]
-
-
-def _kill_family(root: psutil.Process | None, sig: int) -> list[int]:
-    return _kill_procs([root, *_descendants(root)] if root is not None else [], sig)
-
-
-def kill_tree(pid: int, sig: int = signal.SIGKILL, *, include_group: bool = True) -> list[int]:
-    """Send ``sig`` to a process and all its descendants (collected before signalling).
-
-    :param pid: the root of the tree; it may already be gone (then only its group is reached).
-    :param sig: the signal, SIGKILL by default.
-    :param include_group: also ``killpg`` the group led by ``pid`` (reaches members that were
-        re-parented away from the tree). Never applied to the caller's own group.
-    :return: the pids that were signalled (group members reached only by ``killpg`` excluded).
-    """
-    try:
-        root: psutil.Process | None = psutil.Process(pid)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        root = None
-    signalled = _kill_family(root, sig)
-    if include_group:
-        _kill_group(pid, sig)
-    return signalled
-
-
-def _tree_memory(proc: psutil.Process) -> tuple[str, int]:
-    """RSS of a lone process; PSS summed over a tree, whose members share pages (a browser's
-    processes share most of theirs: summed RSS counts them once per process)."""
-    members = [proc, *_descendants(proc)]
-    if len(members) == 1:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            return "RSS", proc.memory_info().rss
-        return "RSS", 0
-    total = 0
-    for member in members:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += member.memory_full_info().pss
-    return f"PSS of {len(members)} processes", total
-
-
-def _describe_exit(returncode: int) -> str:
-    if returncode >= 0:
-        return f"exited with code {returncode}"
-    try:
-        return f"killed by {signal.Signals(-returncode).name}"
-    except ValueError:
-        return f"killed by signal {-returncode}"
-
-
 # --- pidfile: orphans of an earlier supervisor ------------------------------------------------
 
 
@@ -268,36 +196,6 @@ def write_pidfile(path: Path, records: Iterable[ProcessRecord]) -> None:
     tmp = path.with_name(f"{path.name}.tmp")
     tmp.write_text(json.dumps(entries, indent=1))
     os.replace(tmp, path)
-
-
-def sweep_pidfile(path: Path) -> list[int]:
-    """SIGKILL the trees of processes an earlier supervisor left behind, then remove the file.
-
-    An entry is acted on only if its pid is alive *and* has the recorded create_time, so a
-    recycled pid is never killed. A missing or unreadable file sweeps nothing.
-
-    :param path: a file written by :func:`write_pidfile`.
-    :return: the pids signalled (leftovers and their descendants).
-    """
-    try:
-        entries = json.loads(path.read_text())
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable pidfile %s: %s", path, exc)
-        return []
-    killed: list[int] = []
-    for entry in entries if isinstance(entries, list) else []:
-        try:
-            proc = psutil.Process(int(entry["pid"]))
-            same = abs(proc.create_time() - float(entry["create_time"])) <= _CREATE_TIME_SLACK
-        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, TypeError, ValueError):
-            continue
-        if same and proc.pid != os.getpid():
-            logger.warning("killing leftover %s (pid %d)", entry.get("label", "?"), proc.pid)
-            killed += kill_tree(proc.pid, signal.SIGKILL)
-    path.unlink(missing_ok=True)
-    return killed
 
 
 # --- the supervisor ---------------------------------------------------------------------------
@@ -445,7 +343,7 @@ class Supervisor:
         """
         slot = self._select(name, instance)[0]
         if slot.ps is not None and slot.process is not None and slot.process.returncode is None:
-            _send(slot.ps, sig)
+            send(slot.ps, sig)
 
     async def restart(self, name: str, instance: int | None = None) -> None:
         """Gracefully stop, then spawn again (``restarts`` + 1; not counted as a crash).
@@ -622,7 +520,7 @@ class Supervisor:
             pumps.start_soon(self._pump, slot, process.stderr, "stderr")
             returncode = await self._wait_exit(slot, process)
             # Leftovers of the group would hold the pipes open (and outlive their leader).
-            _kill_group(process.pid, signal.SIGKILL)
+            kill_group(process.pid, signal.SIGKILL)
             pumps.cancel_scope.deadline = anyio.current_time() + _DRAIN_SECONDS
         await process.aclose()
         if not slot.stopping:
@@ -642,19 +540,19 @@ class Supervisor:
         while True:
             await anyio.sleep(self._memory_interval)
             # In a thread: walking a big tree reads /proc a lot and must not stall the loop.
-            what, used = await anyio.to_thread.run_sync(_tree_memory, proc)
+            what, used = await anyio.to_thread.run_sync(tree_memory, proc)
             if used > limit:
                 slot.memory_reason = (
                     f"memory limit exceeded ({what} {used / _MIB:.1f} MiB > "
                     f"limit {limit / _MIB:.1f} MiB)"
                 )
-                _kill_family(proc, signal.SIGKILL)  # _watch then clears the group
+                kill_family(proc, signal.SIGKILL)  # _watch then clears the group
                 return
 
     def _record_crash(self, slot: _Slot, returncode: int) -> None:
         record = slot.record
         _set_exit(record, returncode)
-        record.reason = slot.memory_reason or _describe_exit(returncode)
+        record.reason = slot.memory_reason or describe_exit(returncode)
         slot.process = slot.ps = None
         self._set_state(record, ProcessState.CRASHED)
         self._sync_pidfile()
@@ -724,20 +622,20 @@ class Supervisor:
         process, proc = slot.process, slot.ps
         if process is None or proc is None or process.returncode is not None:
             if process is not None:  # died on its own meanwhile: clear its group all the same
-                _kill_group(process.pid, signal.SIGKILL)
+                kill_group(process.pid, signal.SIGKILL)
                 if process.returncode is not None:
                     _set_exit(slot.record, process.returncode)
             return "stopped"
-        tree = _descendants(proc)  # before any signal: re-parented ones are still found
-        _send(proc, signal.SIGTERM)
-        _send(proc, signal.SIGCONT)  # a paused (SIGSTOPped) process must see its SIGTERM
+        tree = descendants(proc)  # before any signal: re-parented ones are still found
+        send(proc, signal.SIGTERM)
+        send(proc, signal.SIGCONT)  # a paused (SIGSTOPped) process must see its SIGTERM
         with anyio.move_on_after(self._grace):
             await process.wait()
         forced = process.returncode is None
         if forced:
-            _kill_family(proc, signal.SIGKILL)
-        _kill_procs(tree, signal.SIGKILL)
-        _kill_group(process.pid, signal.SIGKILL)
+            kill_family(proc, signal.SIGKILL)
+        kill_procs(tree, signal.SIGKILL)
+        kill_group(process.pid, signal.SIGKILL)
         with anyio.move_on_after(_REAP_SECONDS):
             returncode = await process.wait()
             _set_exit(slot.record, returncode)

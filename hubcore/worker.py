@@ -10,6 +10,7 @@ reported to the hub with its traceback and the process exits with code 3 (no res
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -152,26 +153,32 @@ async def _stop_when_told(
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Cancel ``serving`` on SIGTERM/SIGINT, or when the hub goes away (supervisor gone)."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with anyio.create_task_group() as tg:
+    """Cancel ``serving`` on SIGTERM/SIGINT, or when the hub goes away (supervisor gone).
 
-            async def on_hub_lost() -> None:
-                await client.hub_lost.wait()
-                log.warning("the hub went away (supervisor gone?): stopping")
-                serving.cancel()
+    The handler is a plain ``signal.signal`` one that is never removed: anyio's (and asyncio's)
+    signal receivers put back the default action when they close, and a SIGTERM landing after
+    that (PR_SET_PDEATHSIG fires once per thread of a dying supervisor) would kill the worker
+    before it killed its children.
+    """
+    loop = asyncio.get_running_loop()
 
-            tg.start_soon(on_hub_lost)
-            task_status.started()
-            # Keep receiving until the worker is done: a second SIGTERM must not kill it
-            # halfway through its services' stop().
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                if serving.cancel_called:
-                    log.info("received %s: already stopping", name)
-                else:
-                    log.info("received %s: stopping", name)
-                    serving.cancel()
+    def requested(name: str) -> None:
+        if serving.cancel_called:
+            log.info("received %s: already stopping", name)
+        else:
+            log.info("received %s: stopping", name)
+            serving.cancel()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to stop
+            loop.call_soon_threadsafe(requested, signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    task_status.started()
+    await client.hub_lost.wait()
+    log.warning("the hub went away (supervisor gone?): stopping")
+    serving.cancel()
 
 
 def main() -> None:
@@ -182,6 +189,9 @@ def main() -> None:
     sys.path.insert(0, str(spec.root))
     process = os.environ["HUBCORE_PROCESS"]
     instance = int(os.environ.get("HUBCORE_INSTANCE", "0"))
+    # Until run() installs its handler, a SIGTERM is ignored: nothing has started yet that a
+    # stop would have to undo, and the supervisor escalates to SIGKILL after its grace period.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     code = anyio.run(run, spec, process, instance)
     _kill_children()
     sys.exit(code)
