@@ -165,6 +165,8 @@ class App:
         await self._stack.aclose()
         for name in (PID_FILE, SPEC_FILE):
             (self.rundir / name).unlink(missing_ok=True)
+        for stale in self.rundir.glob("peer-*.sock"):  # left by processes that were killed
+            stale.unlink(missing_ok=True)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -255,8 +257,21 @@ class App:
         return await self.client.get_proxy(name, timeout=timeout, instance=instance)
 
     async def kill(self, process: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to a process, as a crash would: the supervisor restarts it."""
-        await self._supervisor().kill(process, instance, sig)
+        """Send ``sig`` to a process, as a crash would: the supervisor restarts it.
+
+        Returns once the supervisor has seen it die (for a deadly signal), so that a call made
+        next knows it was sent after the death and waits for the restarted process.
+        """
+        supervisor = self._supervisor()
+        record = supervisor.records[f"{process}.{instance}"]
+        pid = record.pid
+        await supervisor.kill(process, instance, sig)
+        if pid is not None and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            await supervisor.wait_until(
+                record.label,
+                lambda r: r.pid != pid or r.state is not ProcessState.RUNNING,
+                timeout=self.boot_timeout,
+            )
 
     async def restart(self, process: str, instance: int | None = None) -> None:
         """Stop a process gracefully and start it again; returns once it is ready."""
@@ -304,6 +319,7 @@ class App:
         delay: float = 0.0,
         error: tuple[str, str] | None = None,
         crash: bool = False,
+        skip: Container[str] = (),
     ) -> int:
         """Install a fault on ``"object.method"`` in every process that publishes the object.
 
@@ -313,13 +329,13 @@ class App:
         if not name:
             raise HubError(f"inject a method as 'object.method', not {target!r}")
         answers = await self._hub().ask_clients(
-            "inject", name, method, delay, list(error) if error else None, crash
+            "inject", name, method, delay, list(error) if error else None, crash, skip=skip
         )
         return sum(1 for answer in answers if answer)
 
-    async def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        await self._hub().ask_clients("clear_faults")
+    async def clear_faults(self, skip: Container[str] = ()) -> None:
+        """Remove every injected fault (processes named in ``skip`` are not asked)."""
+        await self._hub().ask_clients("clear_faults", skip=skip)
 
     def _hub(self) -> Hub:
         if self.hub is None:

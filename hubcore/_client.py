@@ -441,4 +441,5 @@ def _crashed(conn: Connection, details: dict[str, Any]) -> ProcessCrashed:
         exit_code=code,
         signal=sig,
         stderr_tail=tail,
+        ended_at=details.get("ended_at"),
     )

@@ -68,6 +68,7 @@ class ProcessCrashed(ConnectionLost):
         exit_code: int | None = None,
         signal: int | None = None,
         stderr_tail: tuple[str, ...] = (),
+        ended_at: float | None = None,
     ) -> None:
         super().__init__(message)
         self.process = process
@@ -76,6 +77,7 @@ class ProcessCrashed(ConnectionLost):
         self.exit_code = exit_code
         self.signal = signal
         self.stderr_tail = stderr_tail
+        self.ended_at = ended_at  # time.time() of the death, when a supervisor saw it
 
 
 class AuthenticationFailed(HubError):

@@ -35,6 +35,7 @@ __all__ = ("CONTROL_TARGET", "HUB_TARGET", "Hub", "serve_hub")
 log = logging.getLogger("hubcore.hub")
 
 HUB_TARGET = "$hub"
+_EXITED = frozenset({"crashed", "failed", "stopped", "backoff"})
 CONTROL_TARGET = "$client"  # what each client serves to the hub (see _client._Control)
 TOKEN_FILE = "token"
 
@@ -204,7 +205,11 @@ class Hub(CallHandler):
         """
         label = f"{snapshot.get('name')}.{snapshot.get('instance', 0)}"
         self.processes[label] = snapshot
-        if snapshot.get("exit_code") is not None or snapshot.get("signal") is not None:
+        # A restarted process's snapshot still tells its previous death: only a snapshot in an
+        # exited state is this pid's exit.
+        if snapshot.get("state") in _EXITED and (
+            snapshot.get("exit_code") is not None or snapshot.get("signal") is not None
+        ):
             if snapshot.get("pid"):
                 self._exits[int(snapshot["pid"])] = snapshot
             self._exit_event.set()

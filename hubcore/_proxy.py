@@ -157,24 +157,28 @@ class Proxy:
         while True:
             info = await self._client.resolve(self._name, self._instance, _left(deadline), dead)
             callee.append((info.process, info.instance))
+            sent_at = time.time()
             try:
-                conn = await self._client.connection(info)
+                with anyio.fail_after(_left(deadline)):  # a stopped process never handshakes
+                    conn = await self._client.connection(info)
             except ConnectionLost:
-                dead |= {info.generation}  # its process is gone; wait for the next one
+                dead |= {info.generation}  # nothing listens: its process is gone
                 continue
+            except TimeoutError:
+                raise _timeout(self._name, method, timeout) from None
             try:
                 return await conn.call(self._name, method, args, kwargs, timeout=_left(deadline))
             except CallTimeout:
-                raise CallTimeout(
-                    f"{self._name}.{method} did not answer within {timeout:g}s "
-                    "(the call was cancelled on the callee)"
-                ) from None
-            except ProcessCrashed:
-                raise
+                raise _timeout(self._name, method, timeout) from None
+            except ProcessCrashed as exc:
+                if exc.ended_at is None or exc.ended_at >= sent_at:
+                    raise
+                # Dead before the call left: it never ran, so it goes to the process that
+                # publishes the name next, within the same deadline.
             except ConnectionLost:
                 if conn.goodbye or not conn.closed:
                     raise
-                dead |= {info.generation}
+            dead |= {info.generation}
 
     async def get_property(self, name: str) -> Any:
         """Read a public non-callable attribute of the published object."""
@@ -272,6 +276,12 @@ class _LazyStream:
 
     def __await__(self) -> Any:
         raise TypeError(f"{self._call[0]} is an async generator: use `async for`, not `await`")
+
+
+def _timeout(name: str, method: str, timeout: float | None) -> CallTimeout:
+    return CallTimeout(
+        f"{name}.{method} did not answer within {timeout:g}s (the call was cancelled on the callee)"
+    )
 
 
 def _left(deadline: float | None) -> float | None:

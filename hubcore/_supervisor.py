@@ -139,6 +139,7 @@ class ProcessRecord:
     state: ProcessState = ProcessState.STOPPED
     pid: int | None = None
     started_at: float | None = None  # time.time() of the spawn
+    ended_at: float | None = None  # time.time() when the last exit was seen
     restarts: int = 0  # respawns after a crash or restart(); start() does not count
     exit_code: int | None = None
     signal: int | None = None  # number of the signal that ended it, if one did
@@ -165,6 +166,7 @@ class ProcessRecord:
             "state": self.state.value,
             "pid": self.pid,
             "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "uptime": uptime,
             "restarts": self.restarts,
             "exit_code": self.exit_code,
@@ -707,6 +709,7 @@ class Supervisor:
 
 
 def _set_exit(record: ProcessRecord, returncode: int) -> None:
+    record.ended_at = time.time()
     record.exit_code = returncode if returncode >= 0 else None
     record.signal = -returncode if returncode < 0 else None
 

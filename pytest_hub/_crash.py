@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ("Baseline", "Crash", "describe", "find_crashes")
+__all__ = ("Baseline", "Crash", "alive", "describe", "find_crashes")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class Crash:
     output: tuple[str, ...]
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
     if pid is None:
         return False
     try:
@@ -54,7 +55,7 @@ def find_crashes(
         if base is None:
             continue
         died = snap.get("restarts", 0) > base.restarts or snap.get("pid") != base.pid
-        if died or not _alive(base.pid):
+        if died or not alive(base.pid):
             output = tuple(logs.get(label, [])[base.log_lines :][-30:])
             crashes.append(
                 Crash(

@@ -8,21 +8,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
+
 import hubcore
 import hubcore.sync
+from hubcore._supervisor import ProcessRecord
 from hubcore._tracing import CallRecord, Tracer
 from pytest_hub._calls import Calls
-from pytest_hub._crash import Baseline, Crash, find_crashes
+from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
 __all__ = ("TEST_PROCESS", "HubApp")
 
 TEST_PROCESS = "pytest"
+# Clients a harness call must not wait for: the test's own (its loop may be the blocked
+# caller) and the app's.
+_SKIP = frozenset({TEST_PROCESS, "app"})
+DYING_GRACE = 0.2  # seconds a process the last test expected to die is given to do so
+
+
+def _replaced(pid: int) -> Callable[[ProcessRecord], bool]:
+    return lambda record: record.pid != pid
 
 
 class HubApp:
@@ -114,14 +128,14 @@ class HubApp:
         if crash:
             self._expected.update(self._publishers(target))
         count = hubcore.sync.portal().call(
-            lambda: self.app.inject(target, delay=delay, error=spec, crash=crash)
+            lambda: self.app.inject(target, delay=delay, error=spec, crash=crash, skip=_SKIP)
         )
         if not count:
             raise hubcore.HubError(f"cannot inject into {target}: no process publishes it")
         try:
             yield
         finally:
-            hubcore.sync.portal().call(self.app.clear_faults)
+            hubcore.sync.portal().call(self.app.clear_faults, _SKIP)
 
     def _publishers(self, target: str) -> set[str]:
         name = target.rpartition(".")[0]
@@ -136,8 +150,8 @@ class HubApp:
     def begin_test(self, timeout: float, expected: set[str]) -> None:
         """Make the topology healthy, forget earlier calls and faults, note who runs."""
         portal = hubcore.sync.portal()
-        portal.call(self.app.ready, timeout)
-        portal.call(self.app.clear_faults)
+        portal.call(self._healthy, timeout)
+        portal.call(self.app.clear_faults, _SKIP)
         self._fetch_calls()  # what earlier tests left goes to the session's totals only
         self.calls = Calls(self._fetch_calls)
         self._expected = set(expected)
@@ -145,6 +159,35 @@ class HubApp:
             label: Baseline(label, r.pid, r.restarts, len(r.log))
             for label, r in self.app.processes.items()
         }
+
+    async def _healthy(self, timeout: float) -> None:
+        """Ready, and no process dead but not yet noticed: a crash at the very end of the
+        previous test must not be taken for one of the next."""
+        app = self.app
+        assert app.supervisor is not None
+        with anyio.fail_after(timeout):
+            await app.ready()
+            for record in list(app.processes.values()):
+                pid = record.pid
+                if pid is not None and await anyio.to_thread.run_sync(self._dying, record):
+                    await app.supervisor.wait_until(record.label, _replaced(pid), timeout=timeout)
+            await app.ready()
+
+    def _dying(self, record: ProcessRecord) -> bool:
+        """Dead, or (if the last test expected it to die) dying within a moment: a signal
+        sent at the end of a test may not have landed yet."""
+        if not alive(record.pid):
+            return True
+        if record.template.name not in self._expected:
+            return False
+        # Polled, not waited for: the workers are children of this process, and a waitpid
+        # here would steal their exit status from the supervisor.
+        deadline = time.monotonic() + DYING_GRACE
+        while time.monotonic() < deadline:
+            if not alive(record.pid):
+                return True
+            time.sleep(0.01)
+        return False
 
     def unexpected_crashes(self) -> list[Crash]:
         """Processes that died during the test although nothing said they would."""
@@ -161,7 +204,7 @@ class HubApp:
         }
 
     def _fetch_calls(self) -> list[CallRecord]:
-        records = hubcore.sync.portal().call(self.app.drain_calls, {TEST_PROCESS, "app"})
+        records = hubcore.sync.portal().call(self.app.drain_calls, _SKIP)
         for tracer in self.test_tracers:
             records.extend(tracer.drain())
         records.sort(key=lambda r: r.started)
@@ -188,3 +231,4 @@ class HubApp:
         if self.started:
             self.started = False
             self._cm.__exit__(None, None, None)
+            shutil.rmtree(self.app.rundir.parent, ignore_errors=True)

@@ -33,7 +33,7 @@ class HubSession:
         """Boot an app in a fresh private run directory (own free ports: xdist-safe)."""
         if not procfile.exists():
             raise pytest.UsageError(f"hub procfile not found: {procfile}")
-        rundir = Path(tempfile.mkdtemp(prefix="hubpt-")) / "app"
+        rundir = Path(tempfile.mkdtemp(prefix="hubpt-")) / "app"  # HubApp.close removes it
         app = hubcore.App(
             procfile,
             rundir=rundir,

@@ -16,6 +16,9 @@ import pytest
 
 TESTS = Path(__file__).parent
 
+# tests/plugin runs inner pytest sessions; pytest only honours this in the top conftest.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def rundir() -> Iterator[Path]:

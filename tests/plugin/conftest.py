@@ -17,8 +17,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-pytest_plugins = ["pytester"]
-
 HERE = Path(__file__).resolve().parent
 BASIC = HERE.parent / "apps" / "basic" / "procfile.py"
 TOY = HERE / "apps" / "toy" / "procfile.py"
