@@ -20,8 +20,8 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Container, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Container, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -281,6 +281,12 @@ class App:
     @asynccontextmanager
     async def pause(self, process: str, instance: int = 0) -> AsyncIterator[None]:
         """SIGSTOP a process for the block (alive but not answering), SIGCONT after."""
+        with self.paused(process, instance):
+            yield
+
+    @contextmanager
+    def paused(self, process: str, instance: int = 0) -> Iterator[None]:
+        """:meth:`pause` for code without an event loop (a plain ``with``)."""
         record = self._supervisor().records[f"{process}.{instance}"]
         if record.pid is None:
             raise HubError(f"{record.label} is not running")

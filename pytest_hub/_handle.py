@@ -6,13 +6,11 @@ method here is a short blocking call into that thread.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +96,9 @@ class HubApp:
         self._expected.add(process)
         hubcore.sync.portal().call(self.app.restart, process, instance)
 
-    @contextmanager
-    def pause(self, process: str, instance: int = 0) -> Iterator[None]:
+    def pause(self, process: str, instance: int = 0) -> AbstractContextManager[None]:
         """SIGSTOP a process for the block: alive, but answering nothing."""
-        pid = self.app.processes[f"{process}.{instance}"].pid
-        if pid is None:
-            raise hubcore.HubError(f"{process}.{instance} is not running")
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # it may have died meanwhile
-                os.kill(pid, signal.SIGCONT)
+        return self.app.paused(process, instance)
 
     @contextmanager
     def inject(
