@@ -24,12 +24,15 @@ from hubcore._procfile import load_procfile
 from hubcore._proxy import ObjectEvent, Proxy
 from hubcore._service import Service, ServiceContext
 from hubcore._subscriptions import Subscription
+from hubcore._supervisor import ProcessRecord, ProcessState
+from hubcore._tracing import CallRecord, Tracer
 from hubcore.protocol import register_codec
 
 __all__ = (
     "App",
     "AuthenticationFailed",
     "BootFailed",
+    "CallRecord",
     "CallTimeout",
     "Client",
     "ConnectionLost",
@@ -40,6 +43,8 @@ __all__ = (
     "ObjectNotFound",
     "PayloadTooLarge",
     "ProcessCrashed",
+    "ProcessRecord",
+    "ProcessState",
     "ProcfileError",
     "ProtocolError",
     "Proxy",
@@ -48,6 +53,7 @@ __all__ = (
     "Service",
     "ServiceContext",
     "Subscription",
+    "Tracer",
     "connect",
     "get_proxy",
     "load_procfile",

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
-from hubcore._tracing import CallRecord
+import hubcore
 
 __all__ = ("ANY", "Calls")
 
@@ -32,34 +32,34 @@ def _matches(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-class Calls(Sequence[CallRecord]):
+class Calls(Sequence[hubcore.CallRecord]):
     """The calls of the current test; refreshed from every process each time it is read."""
 
-    def __init__(self, fetch: Callable[[], list[CallRecord]]) -> None:
+    def __init__(self, fetch: Callable[[], list[hubcore.CallRecord]]) -> None:
         self._fetch = fetch
-        self._records: list[CallRecord] = []
+        self._records: list[hubcore.CallRecord] = []
 
-    def refresh(self) -> list[CallRecord]:
+    def refresh(self) -> list[hubcore.CallRecord]:
         """Pull new records from every process; return all of this test's calls."""
         self._records.extend(self._fetch())
         return self._records
 
     @overload
-    def __getitem__(self, index: int) -> CallRecord: ...
+    def __getitem__(self, index: int) -> hubcore.CallRecord: ...
 
     @overload
-    def __getitem__(self, index: slice) -> Sequence[CallRecord]: ...
+    def __getitem__(self, index: slice) -> Sequence[hubcore.CallRecord]: ...
 
-    def __getitem__(self, index: int | slice) -> CallRecord | Sequence[CallRecord]:
+    def __getitem__(self, index: int | slice) -> hubcore.CallRecord | Sequence[hubcore.CallRecord]:
         return self.refresh()[index]
 
     def __len__(self) -> int:
         return len(self.refresh())
 
-    def __iter__(self) -> Iterator[CallRecord]:
+    def __iter__(self) -> Iterator[hubcore.CallRecord]:
         return iter(list(self.refresh()))
 
-    def of(self, target: str) -> list[CallRecord]:
+    def of(self, target: str) -> list[hubcore.CallRecord]:
         """Calls of ``"object.method"`` (or of any method of ``"object"``)."""
         obj, _, method = target.partition(".")
         return [r for r in self.refresh() if r.object == obj and method in ("", r.method)]
@@ -70,7 +70,7 @@ class Calls(Sequence[CallRecord]):
 
     def _with_args(
         self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> list[CallRecord]:
+    ) -> list[hubcore.CallRecord]:
         return [r for r in self.of(target) if _args_match(r, args, kwargs)]
 
     def assert_called(self, target: str) -> None:
@@ -84,7 +84,7 @@ class Calls(Sequence[CallRecord]):
         if calls:
             self._fail(f"expected no call of {target}, saw {len(calls)}")
 
-    def assert_called_once(self, target: str, *args: Any, **kwargs: Any) -> CallRecord:
+    def assert_called_once(self, target: str, *args: Any, **kwargs: Any) -> hubcore.CallRecord:
         """Exactly one call of ``target``; with arguments, it must match them (values or
         predicates such as ``lambda url: url.startswith("http")``, or ``ANY``)."""
         calls = self.of(target)
@@ -94,7 +94,7 @@ class Calls(Sequence[CallRecord]):
             self._fail(f"the call of {target} did not match {_show(args, kwargs)}")
         return calls[0]
 
-    def assert_called_with(self, target: str, *args: Any, **kwargs: Any) -> CallRecord:
+    def assert_called_with(self, target: str, *args: Any, **kwargs: Any) -> hubcore.CallRecord:
         """The last call of ``target`` matched these arguments (values or predicates)."""
         calls = self.of(target)
         if not calls or not _args_match(calls[-1], args, kwargs):
@@ -104,7 +104,7 @@ class Calls(Sequence[CallRecord]):
 
     def wait_for(
         self, target: str, *args: Any, count: int = 1, timeout: float = 5.0, **kwargs: Any
-    ) -> CallRecord:
+    ) -> hubcore.CallRecord:
         """Wait (at most ``timeout`` s) until ``count`` matching calls were made, for calls that
         happen in the background. Returns the last matching call."""
         deadline = time.monotonic() + timeout
@@ -127,7 +127,7 @@ class Calls(Sequence[CallRecord]):
         raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{self.table()}")
 
 
-def _args_match(record: CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+def _args_match(record: hubcore.CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     if len(args) != len(record.args) or set(kwargs) != set(record.kwargs):
         return False
     pairs = [*zip(args, record.args, strict=True)]
@@ -142,7 +142,7 @@ def _show(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     return f"({', '.join(parts)})"
 
 
-def format_table(records: Sequence[CallRecord]) -> str:
+def format_table(records: Sequence[hubcore.CallRecord]) -> str:
     """Calls as aligned text: caller, callee, call, outcome, duration."""
     if not records:
         return "  (none)"

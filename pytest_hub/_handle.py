@@ -19,8 +19,6 @@ import anyio.to_thread
 
 import hubcore
 import hubcore.sync
-from hubcore._supervisor import ProcessRecord
-from hubcore._tracing import CallRecord, Tracer
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
@@ -33,7 +31,7 @@ _SKIP = frozenset({TEST_PROCESS, "app"})
 DYING_GRACE = 0.2  # seconds a process the last test expected to die is given to do so
 
 
-def _replaced(pid: int) -> Callable[[ProcessRecord], bool]:
+def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
 
 
@@ -45,8 +43,8 @@ class HubApp:
         self._cm = hubcore.sync.portal().wrap_async_context_manager(app)
         self._cm.__enter__()
         self.started = True
-        self.test_tracers: list[Tracer] = []
-        self.all_calls: list[CallRecord] = []
+        self.test_tracers: list[hubcore.Tracer] = []
+        self.all_calls: list[hubcore.CallRecord] = []
         self.calls = Calls(self._fetch_calls)
         self._baselines: dict[str, Baseline] = {}
         self._expected: set[str] = set()
@@ -162,7 +160,7 @@ class HubApp:
                     await app.supervisor.wait_until(record.label, _replaced(pid), timeout=timeout)
             await app.ready()
 
-    def _dying(self, record: ProcessRecord) -> bool:
+    def _dying(self, record: hubcore.ProcessRecord) -> bool:
         """Dead, or (if the last test expected it to die) dying within a moment: a signal
         sent at the end of a test may not have landed yet."""
         if not alive(record.pid):
@@ -192,7 +190,7 @@ class HubApp:
             if label in self._baselines
         }
 
-    def _fetch_calls(self) -> list[CallRecord]:
+    def _fetch_calls(self) -> list[hubcore.CallRecord]:
         records = hubcore.sync.portal().call(self.app.drain_calls, _SKIP)
         for tracer in self.test_tracers:
             records.extend(tracer.drain())
@@ -208,7 +206,7 @@ class HubApp:
             self._sync_client = hubcore.sync.connect(
                 self.address, token=Path(self.token_file).read_bytes(), process=TEST_PROCESS
             )
-            tracer = Tracer(TEST_PROCESS, 0)
+            tracer = hubcore.Tracer(TEST_PROCESS, 0)
             self._sync_client._async.tracer = tracer
             self.test_tracers.append(tracer)
         return self._sync_client

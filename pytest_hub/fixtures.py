@@ -12,7 +12,6 @@ import pytest
 
 import hubcore
 import hubcore.sync
-from hubcore._tracing import Tracer
 from pytest_hub import _settings
 from pytest_hub._handle import TEST_PROCESS, HubApp
 
@@ -148,7 +147,7 @@ async def _hub_async_client(hub_app: HubApp) -> AsyncIterator[hubcore.Client]:
     """A traced client in the test's own event loop (for async tests' proxies)."""
     token = Path(hub_app.token_file).read_bytes()
     async with hubcore.connect(hub_app.address, token=token, process=TEST_PROCESS) as client:
-        tracer = client.tracer = Tracer(TEST_PROCESS, 0)
+        tracer = client.tracer = hubcore.Tracer(TEST_PROCESS, 0)
         hub_app.test_tracers.append(tracer)
         try:
             yield client
