@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ("core.md", "sync.md")
+PAGES = ("core.md", "sync.md", "apps.md")
 MARK = "# doc-test"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
