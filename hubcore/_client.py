@@ -299,6 +299,11 @@ class Client:
                 await changed.wait()
         raise _not_found(name, instance, timeout, self.directory.names())
 
+    def open_connection(self, info: ObjectInfo) -> Connection | None:
+        """The shared connection to ``info``'s process if it is open now (no waiting)."""
+        conn = self._peers.get(info.address)
+        return conn if conn is not None and not conn.closed else None
+
     async def connection(self, info: ObjectInfo) -> Connection:
         """The shared connection to the process serving ``info`` (opened on first use).
 

@@ -51,6 +51,8 @@ class ProxyClient(Protocol):
 
     async def connection(self, info: ObjectInfo) -> Connection: ...
 
+    def open_connection(self, info: ObjectInfo) -> Connection | None: ...
+
     async def subscribe(
         self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
     ) -> Subscription: ...
@@ -159,8 +161,9 @@ class Proxy:
             callee.append((info.process, info.instance))
             sent_at = time.time()
             try:
-                with anyio.fail_after(_left(deadline)):  # a stopped process never handshakes
-                    conn = await self._client.connection(info)
+                conn = self._client.open_connection(info) or await _connect(
+                    self._client, info, deadline
+                )
             except ConnectionLost:
                 dead |= {info.generation}  # nothing listens: its process is gone
                 continue
@@ -276,6 +279,11 @@ class _LazyStream:
 
     def __await__(self) -> Any:
         raise TypeError(f"{self._call[0]} is an async generator: use `async for`, not `await`")
+
+
+async def _connect(client: ProxyClient, info: ObjectInfo, deadline: float | None) -> Connection:
+    with anyio.fail_after(_left(deadline)):  # a stopped process never finishes the handshake
+        return await client.connection(info)
 
 
 def _timeout(name: str, method: str, timeout: float | None) -> CallTimeout:
