@@ -49,6 +49,14 @@ def test_snapshot_is_one_call_from_worker_to_background(hub_app, page_url):
     assert (call.caller, call.callee, call.outcome) == ("worker", "background", "result")
 
 
+def test_default_size_sends_the_url_alone(hub_app, page_url):
+    """As the plugin's guide has it: ``assert_called_once("page_snapshot.take", page_url)``."""
+    status, body = get(hub_app, url=page_url)
+    assert status == 200
+    assert Image.open(io.BytesIO(body)).size == (1280, 800)
+    hub_app.calls.assert_called_once("page_snapshot.take", page_url)
+
+
 def test_eight_concurrent_requests_all_succeed(hub_app, page_url):
     with ThreadPoolExecutor(8) as pool:
         results = list(

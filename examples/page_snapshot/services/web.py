@@ -88,10 +88,12 @@ class Web(hubcore.Service):
     async def _snapshot(self, request: web.Request) -> web.Response:
         try:
             url, width, height = _parse_query(request.query)
+            # Sizes travel only when asked for: page_snapshot.take has the same defaults.
+            sizes = {k: v for k, v in (("width", width), ("height", height)) if k in request.query}
         except ValueError as exc:
             return _text(400, str(exc))
         try:
-            jpeg = await self._snapshots.take(url, width=width, height=height)
+            jpeg = await self._snapshots.take(url, **sizes)
         except Exception as exc:
             status, reason = _failure(exc)
             self.ctx.logger.warning("snapshot of %s failed: %s", url, reason)
