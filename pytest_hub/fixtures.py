@@ -112,6 +112,7 @@ def hub_app_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hu
     yield factory
     for handle in booted:
         handle.close()
+        session.closed.append(handle)  # counted in the session summary
 
 
 @pytest.fixture
