@@ -205,6 +205,8 @@ class Client:
         )
         info = ObjectInfo.from_wire(data)
         published.instance, published.generation = info.instance, info.generation
+        if self.instance is None:  # the hub chose one: errors from here name it
+            self.instance = info.instance
         self.directory.add(info)
         return Publication(self, published, info)
 

@@ -135,3 +135,13 @@ async def test_hidden_attributes_are_not_callable_remotely(client):
     assert "who" in dir(proxy)
     with pytest.raises(AttributeError):
         proxy.echo  # noqa: B018
+
+
+async def test_remote_error_names_the_instance_the_hub_assigned(hub, client):
+    await client.publish("twice", _Raiser())
+    async with hubcore.connect(hub.address, token=hub.token, process="second") as other:
+        publication = await other.publish("twice", _Raiser())
+        proxy = await client.get_proxy("twice", instance=publication.info.instance)
+        with pytest.raises(ValueError, match="cannot load") as info:
+            await proxy.fail()
+    assert (info.value.process, info.value.instance) == ("second", 1)
