@@ -30,11 +30,11 @@ from hubcore._links import accept_link, open_link
 from hubcore._peer import Connection
 from hubcore._proxy import ObjectEvent, Proxy
 from hubcore._subscriptions import Subscription, Subscriptions
-from hubcore._tracing import CallRecord, Fault, Tracer
+from hubcore._tracing import Fault, Tracer
 from hubcore.protocol import DEFAULT_MAX_FRAME
 from hubcore.transport import ByteStream, Listener, listen_unix
 
-__all__ = ("CONTROL_TARGET", "Client", "Publication", "drain_records")
+__all__ = ("CONTROL_TARGET", "Client", "Publication")
 
 log = logging.getLogger("hubcore.client")
 
@@ -399,11 +399,6 @@ class _Control:
 
     def clear_faults(self) -> None:
         self._client._dispatcher.faults.clear()
-
-
-def drain_records(client: Client) -> list[CallRecord]:
-    """The call records of ``client`` so far (forgotten once returned)."""
-    return client.tracer.drain() if client.tracer is not None else []
 
 
 def _default_process_name() -> str:

@@ -145,7 +145,7 @@ def _remote_class(base: type[BaseException]) -> type[RemoteError]:
     return cls
 
 
-def _builtin_exception(type_name: str) -> type[BaseException] | None:
+def _builtin_exception(type_name: str) -> type[Exception] | None:
     obj = getattr(builtins, type_name, None)
     # Exception groups take (message, exceptions): no single-message stand-in can be one.
     if (

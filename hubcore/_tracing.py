@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from hubcore._errors import remote_error
+from hubcore._errors import _builtin_exception
 
 __all__ = ("CallRecord", "Fault", "Tracer", "summarise")
 
@@ -125,7 +125,5 @@ class Fault:
 
 
 def _local_error(type_name: str, message: str) -> Exception:
-    err = remote_error(type_name, message)
-    bases = [b for b in type(err).__mro__ if b.__module__ == "builtins" and b is not object]
-    cls = bases[0] if bases and issubclass(bases[0], Exception) else RuntimeError
+    cls = _builtin_exception(type_name) or RuntimeError
     return cls(message)
