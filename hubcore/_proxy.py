@@ -213,7 +213,12 @@ class Proxy:
         """Start an async-generator method; iterate the returned stream."""
         deadline = None if self._timeout is None else anyio.current_time() + self._timeout
         info = await self._client.resolve(self._name, self._instance, _left(deadline))
-        conn = await self._client.connection(info)
+        try:
+            conn = self._client.open_connection(info) or await _connect(
+                self._client, info, deadline
+            )
+        except TimeoutError:
+            raise _timeout(self._name, method, self._timeout) from None
         return conn.open_stream(self._name, method, args, kwargs, timeout=self._timeout)
 
     async def subscribe(self, event: str, callback: Callable[[ObjectEvent], Any]) -> Subscription:

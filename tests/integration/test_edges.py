@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import anyio
@@ -145,3 +146,22 @@ async def test_remote_error_names_the_instance_the_hub_assigned(hub, client):
         with pytest.raises(ValueError, match="cannot load") as info:
             await proxy.fail()
     assert (info.value.process, info.value.instance) == ("second", 1)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_stream_from_a_paused_publisher_times_out_within_the_proxy_timeout(
+    hub, client, spawn, hub_env, anyio_backend
+):
+    """Opening the connection counts against the timeout, for streams as for calls."""
+    proc = spawn.python("-m", "tests.integration.apps.publisher", "paused", env=hub_env)
+    await client.get_proxy("paused", timeout=15)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        proxy = (await client.get_proxy("paused")).with_timeout(0.3)
+        started = anyio.current_time()
+        with pytest.raises(hubcore.CallTimeout):
+            async for _ in proxy.numbers(3):
+                pass
+        assert anyio.current_time() - started < 3
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
