@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import sniffio
 
+from hubcore._backend import running_backend
 from hubcore._client import Client, Publication
 from hubcore._errors import HubError
 from hubcore._proxy import Proxy
@@ -121,7 +121,7 @@ async def _spawn_default() -> tuple[Client, anyio.Event, anyio.Event]:
             ready.set()
             done.set()
 
-    if sniffio.current_async_library() == "trio":
+    if running_backend() == "trio":
         import trio
 
         trio.lowlevel.spawn_system_task(host)

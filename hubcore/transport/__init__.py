@@ -6,8 +6,7 @@ anyio's socket streams (:mod:`.unix`). Both give the same :class:`ByteStream`.
 
 from __future__ import annotations
 
-import sniffio
-
+from hubcore._backend import running_backend
 from hubcore._errors import HubError
 from hubcore.transport import aio, unix
 from hubcore.transport.base import ByteStream, Listener, PeerCredentials
@@ -41,7 +40,7 @@ async def connect_unix(path: str) -> ByteStream:
     :raises ConnectionLost: nothing listens there.
     """
     check_path(path)
-    if sniffio.current_async_library() == "asyncio":
+    if running_backend() == "asyncio":
         return await aio.connect(path)
     return await unix.connect_unix(path)
 
@@ -49,6 +48,6 @@ async def connect_unix(path: str) -> ByteStream:
 async def listen_unix(path: str) -> Listener:
     """Listen on ``path`` with owner-only access (a stale socket file is replaced)."""
     check_path(path)
-    if sniffio.current_async_library() == "asyncio":
+    if running_backend() == "asyncio":
         return await aio.listen(path)
     return await unix.listen_unix(path)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import anyio
 
@@ -29,8 +30,8 @@ class _Protocol(asyncio.Protocol):
         self._on_connect = on_connect
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.stream = AsyncioStream(transport)
+        # uvloop's transports have asyncio.Transport's methods without being its subclass.
+        self.stream = AsyncioStream(cast(asyncio.Transport, transport))
         if self._on_connect is not None:
             self._on_connect(self.stream)
 
