@@ -278,16 +278,20 @@ class Connection:
         )
 
     def _on_call(self, frame: list[Any]) -> None:
-        if len(frame) < 6 or not isinstance(frame[2], str) or not isinstance(frame[3], str):
-            raise ProtocolError(f"malformed CALL frame: {frame!r:.80}")
-        args, kwargs = frame[4], frame[5]
-        if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ProtocolError("malformed CALL frame: args must be an array, kwargs a map")
+        problem = _malformed_call(frame)
+        if problem:
+            # The frame decoded and its id is valid: fail this call only, not the connection
+            # and every other call in flight on it.
+            log.warning(
+                "%s: malformed CALL %d answered with an error: %s", self.label, frame[1], problem
+            )
+            self.send_error(frame[1], "TypeError", f"malformed CALL frame: {problem}")
+            return
         window = frame[6] if len(frame) > 6 and isinstance(frame[6], int) else 0
         if self.handler is None:
             self.send_error(frame[1], "LookupError", "this connection serves no objects")
             return
-        self.handler.handle_call(self, frame[1], frame[2], frame[3], args, kwargs, window)
+        self.handler.handle_call(self, frame[1], frame[2], frame[3], frame[4], frame[5], window)
 
     def _on_other(self, frame: list[Any]) -> None:
         kind, cid = frame[0], frame[1]
@@ -567,6 +571,22 @@ class RemoteStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _malformed_call(frame: list[Any]) -> str:
+    """What is wrong with a CALL frame's fields ("" if nothing); never repr()s hostile values."""
+    if len(frame) < 6:
+        return f"expected [kind, id, target, method, args, kwargs], got {len(frame)} fields"
+    target, method, args, kwargs = frame[2:6]
+    if not isinstance(target, str) or not isinstance(method, str):
+        return "target and method must be strings"
+    if not isinstance(args, list):
+        return f"args must be an array, got {type(args).__name__}"
+    if not isinstance(kwargs, dict):
+        return f"kwargs must be a map, got {type(kwargs).__name__}"
+    if not all(isinstance(key, str) for key in kwargs):
+        return "kwargs keys must be strings"
+    return ""
 
 
 def _builtin_base(exc: Exception) -> str:

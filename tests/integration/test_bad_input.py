@@ -10,7 +10,9 @@ import anyio
 import pytest
 
 import hubcore
-from hubcore.protocol import Kind, encode_frame
+from hubcore import _handshake
+from hubcore.protocol import FrameDecoder, Kind, encode_frame
+from hubcore.transport import ByteStream, connect_unix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -124,3 +126,73 @@ async def test_socket_path_too_long_is_a_clear_error():
     with pytest.raises(hubcore.HubError, match="over the 107-byte limit"):
         async with hubcore.serve_hub("/tmp/" + "x" * 120 + "/hub.sock"):
             pass
+
+
+class _Slow:
+    def echo(self, value: object) -> object:
+        return value
+
+    async def later(self, value: object) -> object:
+        await anyio.sleep(0.2)
+        return value
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        pytest.param(
+            ["slow", "echo", "not an array", {}], "args must be an array, got str", id="args"
+        ),
+        pytest.param(["slow", "echo", [], ["a"]], "kwargs must be a map, got list", id="kwargs"),
+        pytest.param(["slow", "echo", [], {1: 2}], "kwargs keys must be strings", id="keys"),
+        pytest.param(["slow", 7, [], {}], "target and method must be strings", id="method"),
+        pytest.param([None, "echo", [], {}], "target and method must be strings", id="target"),
+        pytest.param(
+            ["slow", "echo"],
+            "expected [kind, id, target, method, args, kwargs], got 4 fields",
+            id="short",
+        ),
+    ],
+)
+async def test_malformed_call_fails_only_that_call(hub, client, fields, problem, caplog):
+    """A CALL whose fields are wrong gets an ERROR for its id; the call in flight before it and
+    the call after it on the same connection are answered, and the connection stays open."""
+    caplog.set_level(logging.WARNING, "hubcore")
+    publication = await client.publish("slow", _Slow())
+    stream = await connect_unix(publication.info.address)
+    try:
+        _peer, decoder, early = await _handshake.initiate(stream, hub.token, {"process": "raw"})
+        await stream.send(
+            encode_frame([Kind.CALL, 1, "slow", "later", ["first"], {}])  # in flight meanwhile
+            + encode_frame([Kind.CALL, 2, *fields])
+            + encode_frame([Kind.CALL, 3, "slow", "echo", ["third"], {}])
+        )
+        replies = await _replies(stream, decoder, early, count=3)
+        await stream.send(encode_frame([Kind.CALL, 4, "slow", "echo", ["fourth"], {}]))
+        replies.update(await _replies(stream, decoder, [], count=1))
+    finally:
+        await stream.aclose()
+    assert replies[1][:3] == [Kind.RESULT, 1, "first"]
+    assert replies[3][:3] == [Kind.RESULT, 3, "third"]
+    assert replies[4][:3] == [Kind.RESULT, 4, "fourth"]
+    assert replies[2][:3] == [Kind.ERROR, 2, "TypeError"]
+    assert replies[2][3] == f"malformed CALL frame: {problem}"
+    assert any("malformed CALL 2 answered with an error" in r.getMessage() for r in caplog.records)
+    assert not any("protocol violation" in r.getMessage() for r in caplog.records)
+
+
+async def _replies(
+    stream: ByteStream, decoder: FrameDecoder, frames: list[list[object]], count: int
+) -> dict[int, list[object]]:
+    """The next ``count`` RESULT/ERROR frames by call id (bounded; EOF fails the test)."""
+    found: dict[int, list[object]] = {}
+    with anyio.fail_after(10):
+        while True:
+            for frame in frames:
+                if frame[0] in (Kind.RESULT, Kind.ERROR):
+                    found[int(frame[1])] = frame
+            if len(found) >= count:
+                return found
+            data = await stream.receive()
+            assert data, f"the callee closed the connection; replies so far: {found}"
+            frames = decoder.feed(data)
