@@ -22,6 +22,16 @@ from hubcore._errors import (
 from hubcore._hub import Hub, serve_hub
 from hubcore._procfile import load_procfile
 from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._proxy_ops import (
+    broadcast,
+    call,
+    events,
+    get_property,
+    name_of,
+    stream,
+    subscribe,
+    with_timeout,
+)
 from hubcore._service import Service, ServiceContext
 from hubcore._subscriptions import Subscription
 from hubcore._supervisor import ProcessRecord, ProcessState
@@ -54,10 +64,18 @@ __all__ = (
     "ServiceContext",
     "Subscription",
     "Tracer",
+    "broadcast",
+    "call",
     "connect",
+    "events",
+    "get_property",
     "get_proxy",
     "load_procfile",
+    "name_of",
     "publish_object",
     "register_codec",
     "serve_hub",
+    "stream",
+    "subscribe",
+    "with_timeout",
 )

@@ -3,6 +3,12 @@
 A proxy holds a name, not a process: each call picks an instance from the client's directory
 mirror, so a proxy outlives restarts. A call whose instance is gone (connection refused, or the
 publisher died before the hub said so) waits, within the same timeout, for a newer generation.
+
+A proxy has no public attribute of its own, so every public method of the published object is
+reachable as ``proxy.<name>``; the proxy's own operations (a call by name, streams, properties,
+broadcast, events, timeouts) are functions that take the proxy first (``_proxy_ops``). While
+the name is not published (a restart), the methods are not known: ``proxy.<name>(...)`` then
+waits for the name, within the call's timeout, and checks the method exists before sending.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ if TYPE_CHECKING:
     from hubcore._peer import Connection, RemoteStream
     from hubcore._subscriptions import Subscription
 
-__all__ = ("ObjectEvent", "Proxy", "ProxyClient", "RemoteMethod")
+__all__ = (
+    "IS_A_STREAM",
+    "ObjectEvent",
+    "Proxy",
+    "ProxyClient",
+    "RemoteMethod",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,22 @@ class ObjectEvent:
 
 
 _OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
+
+#: What ``Proxy._checked_call(..., streams_ok=True)`` returns for an async-generator method.
+IS_A_STREAM: Any = object()
+
+# Attributes a proxy had before its operations became functions: a user who still writes
+# ``proxy.call(...)`` is told where the operation went.
+_FORMER_OPERATIONS = {
+    "call": "call",
+    "stream": "stream",
+    "name": "name_of",
+    "events": "events",
+    "subscribe": "subscribe",
+    "broadcast": "broadcast",
+    "with_timeout": "with_timeout",
+    "get_property": "get_property",
+}
 
 
 class ProxyClient(Protocol):
@@ -59,7 +87,13 @@ class ProxyClient(Protocol):
 
 
 class Proxy:
-    """A stand-in for a published object: ``await proxy.method(*args, **kwargs)``."""
+    """A stand-in for a published object: ``await proxy.method(*args, **kwargs)``.
+
+    It has no public attribute of its own: its operations are the functions ``hubcore.call``,
+    ``hubcore.stream``, ``hubcore.get_property``, ``hubcore.broadcast``,
+    ``hubcore.with_timeout``, ``hubcore.subscribe``, ``hubcore.events`` and
+    ``hubcore.name_of``, which take the proxy first.
+    """
 
     def __init__(
         self,
@@ -80,11 +114,6 @@ class Proxy:
         pinned = "" if self._instance is None else f", instance={self._instance}"
         return f"<Proxy {self._name!r}{pinned} timeout={self._timeout}>"
 
-    @property
-    def name(self) -> str:
-        """The published name this proxy calls."""
-        return self._name
-
     def _current_methods(self) -> tuple[str, ...]:
         info = self._client.directory.peek(self._name, self._instance)
         if info is not None:
@@ -97,15 +126,22 @@ class Proxy:
     def __getattr__(self, attr: str) -> RemoteMethod:
         if attr.startswith("_"):
             raise AttributeError(attr)
-        methods = self._current_methods()
-        if attr not in methods:
-            raise AttributeError(
-                f"{self._name!r} has no remote method {attr!r}; it has: {', '.join(methods)}"
-            )
+        return self._lookup(attr)
+
+    def _lookup(self, attr: str) -> RemoteMethod:
+        """The remote method ``attr``.
+
+        :raises AttributeError: the object is published and has no such method (locally).
+        """
+        info = self._client.directory.peek(self._name, self._instance)
+        if info is not None:
+            self._methods = info.methods
+            if attr not in info.methods:
+                raise AttributeError(_no_method_message(self._name, attr, info))
+        # Not published right now (a restart, or not yet): the call waits for it and checks.
         return RemoteMethod(self, attr, self._timeout)
 
-    def with_timeout(self, timeout: float | None) -> Proxy:
-        """The same proxy with another default call timeout."""
+    def _with_timeout(self, timeout: float | None) -> Proxy:
         return Proxy(
             self._client,
             self._name,
@@ -114,15 +150,54 @@ class Proxy:
             methods=self._methods,
         )
 
-    async def call(
+    async def _checked_call(
         self,
         method: str,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        timeout: float | None,
         *,
-        timeout: float | None = None,
+        streams_ok: bool = False,
     ) -> Any:
-        """Call ``method`` by name (what attribute access does, with an explicit timeout).
+        """Call ``method`` after checking that the object has it, waiting (within the timeout)
+        for the name if it is not published right now.
+
+        :raises AttributeError: the object has no method ``method`` (nothing was sent).
+        :raises TypeError: ``method`` is an async generator (unless ``streams_ok``).
+        :return: the result, or :data:`IS_A_STREAM` for a stream when ``streams_ok``.
+        """
+        timeout = self._timeout if timeout is None else timeout
+        info = self._client.directory.peek(self._name, self._instance)
+        if info is None:
+            started = anyio.current_time()
+            info = await self._client.resolve(self._name, self._instance, timeout)
+            left = None if timeout is None else _left(started + timeout)
+        else:
+            left = timeout
+        if method not in info.methods:
+            raise AttributeError(_no_method_message(self._name, method, info))
+        if method in info.streams:
+            if streams_ok:
+                return IS_A_STREAM
+            raise TypeError(
+                f"{self._name}.{method} is an async generator: iterate it with `async for` "
+                "(by name: hubcore.stream), do not await it"
+            )
+        try:
+            return await self._call_traced(method, args, kwargs, left)
+        except CallTimeout:
+            if left == timeout:
+                raise
+            raise _timeout(self._name, method, timeout) from None  # name the whole timeout
+
+    async def _call_traced(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+        timeout: float | None,
+    ) -> Any:
+        """Call ``method`` (``timeout=None``: the proxy's), recorded if the client traces.
 
         :raises CallTimeout: no answer within the timeout (the callee's method is cancelled).
         :raises ProcessCrashed: the publisher died with the call in flight.
@@ -183,55 +258,35 @@ class Proxy:
                     raise
             dead |= {info.generation}
 
-    async def get_property(self, name: str) -> Any:
-        """Read a public non-callable attribute of the published object."""
-        return await self.call("$get_property", (name,))
-
-    async def broadcast(self, method: str, *args: Any, **kwargs: Any) -> dict[int, Any]:
-        """Call ``method`` on every published instance at once.
-
-        :return: instance number -> result, or the exception that instance raised.
-        """
-        infos = list(self._client.directory.instances(self._name))
-        results: dict[int, Any] = {}
-
-        async def one(instance: int) -> None:
-            try:
-                pinned = Proxy(self._client, self._name, timeout=self._timeout, instance=instance)
-                results[instance] = await pinned.call(method, args, kwargs)
-            except Exception as exc:
-                results[instance] = exc
-
-        async with anyio.create_task_group() as tg:
-            for info in infos:
-                tg.start_soon(one, info.instance)
-        return dict(sorted(results.items()))
-
-    async def stream(
-        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    async def _open_stream(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None = None,
     ) -> RemoteStream:
-        """Start an async-generator method; iterate the returned stream."""
-        deadline = None if self._timeout is None else anyio.current_time() + self._timeout
+        """Start an async-generator method (waiting for the name); iterate the result.
+
+        :raises AttributeError: the object has no method ``method`` (nothing was sent).
+        :raises TypeError: ``method`` is not an async generator (nothing was sent).
+        """
+        timeout = self._timeout if timeout is None else timeout
+        deadline = None if timeout is None else anyio.current_time() + timeout
         info = await self._client.resolve(self._name, self._instance, _left(deadline))
+        if method not in info.methods:
+            raise AttributeError(_no_method_message(self._name, method, info))
+        if method not in info.streams:
+            raise TypeError(
+                f"{self._name}.{method} is not an async generator: await it "
+                "(by name: hubcore.call), do not iterate it"
+            )
         try:
             conn = self._client.open_connection(info) or await _connect(
                 self._client, info, deadline
             )
         except TimeoutError:
-            raise _timeout(self._name, method, self._timeout) from None
-        return conn.open_stream(self._name, method, args, kwargs, timeout=self._timeout)
-
-    async def subscribe(self, event: str, callback: Callable[[ObjectEvent], Any]) -> Subscription:
-        """Call ``callback(ObjectEvent)`` for each ``event`` (``"*"``: every event) emitted.
-
-        The subscription follows the name across restarts; close it with ``await sub.aclose()``.
-        """
-        return await self._client.subscribe(self._name, event, callback)
-
-    async def events(self, event: str = "*") -> Subscription:
-        """Subscribe, to iterate: ``async with await proxy.events("x") as sub:``
-        then ``async for event in sub``."""
-        return await self._client.subscribe(self._name, event, None)
+            raise _timeout(self._name, method, timeout) from None
+        return conn.open_stream(self._name, method, args, kwargs, timeout=timeout)
 
 
 class RemoteMethod:
@@ -242,25 +297,36 @@ class RemoteMethod:
         self._method = method
         self._timeout = timeout
 
+    def __repr__(self) -> str:
+        return f"<remote method {self._proxy._name}.{self._method}>"
+
     def with_timeout(self, timeout: float | None) -> RemoteMethod:
         """The same method with another timeout for its calls."""
         return RemoteMethod(self._proxy, self._method, timeout)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        info = self._proxy._client.directory.peek(self._proxy.name, self._proxy._instance)
-        if info is not None and self._method in info.streams:
-            return _LazyStream(self._proxy.with_timeout(self._timeout), self._method, args, kwargs)
-        return self._proxy.call(self._method, args, kwargs, timeout=self._timeout)
+        proxy = self._proxy
+        info = proxy._client.directory.peek(proxy._name, proxy._instance)
+        if info is None:  # not published right now: await it or iterate it, once it is back
+            return _PendingCall(proxy, self._method, args, kwargs, self._timeout)
+        if self._method in info.streams:
+            return _LazyStream(proxy, self._method, args, kwargs, self._timeout)
+        return proxy._call_traced(self._method, args, kwargs, self._timeout)
 
 
 class _LazyStream:
     """``proxy.items()`` for an async generator: opens the remote stream on first iteration."""
 
     def __init__(
-        self, proxy: Proxy, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        proxy: Proxy,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
     ) -> None:
         self._proxy = proxy
-        self._call = (method, args, kwargs)
+        self._call = (method, args, kwargs, timeout)
         self._stream: RemoteStream | None = None
 
     def __aiter__(self) -> _LazyStream:
@@ -268,7 +334,7 @@ class _LazyStream:
 
     async def __anext__(self) -> Any:
         if self._stream is None:
-            self._stream = await self._proxy.stream(*self._call)
+            self._stream = await self._proxy._open_stream(*self._call)
         return await self._stream.__anext__()
 
     async def aclose(self) -> None:
@@ -284,6 +350,31 @@ class _LazyStream:
 
     def __await__(self) -> Any:
         raise TypeError(f"{self._call[0]} is an async generator: use `async for`, not `await`")
+
+
+class _PendingCall(_LazyStream):
+    """``proxy.method(...)`` while the name is not published: whether the method is a stream
+    is not known yet, so it can be awaited (a call) or iterated (a stream). Either waits for
+    the name within the timeout, then checks the method before anything is sent."""
+
+    def __await__(self) -> Any:
+        method, args, kwargs, timeout = self._call
+        return self._proxy._checked_call(method, args, kwargs, timeout).__await__()
+
+
+def _no_method_message(name: str, method: str, info: ObjectInfo) -> str:
+    """The AttributeError text for ``proxy.<method>`` on an object that lacks it."""
+    text = f"{name!r} has no remote method {method!r}; "
+    text += f"it has: {', '.join(info.methods)}" if info.methods else "it has no public methods"
+    if method in info.properties:
+        text += f"; {method!r} is a property: read it with hubcore.get_property(proxy, {method!r})"
+    operation = _FORMER_OPERATIONS.get(method)
+    if operation is not None:
+        text += (
+            f" (the proxy's own operations are functions now: hubcore.{operation}(proxy, ...), "
+            f"or hubcore.sync.{operation}(proxy, ...) for a blocking proxy)"
+        )
+    return text
 
 
 async def _connect(client: ProxyClient, info: ObjectInfo, deadline: float | None) -> Connection:

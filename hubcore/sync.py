@@ -20,11 +20,11 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from hubcore import _api
+from hubcore import _api, _proxy_ops
 from hubcore._client import Client as AsyncClient
 from hubcore._client import Publication as AsyncPublication
 from hubcore._directory import ObjectInfo
-from hubcore._proxy import ObjectEvent
+from hubcore._proxy import IS_A_STREAM, ObjectEvent
 from hubcore._proxy import Proxy as AsyncProxy
 from hubcore._subscriptions import Subscription as AsyncSubscription
 from hubcore.protocol import DEFAULT_MAX_FRAME
@@ -34,9 +34,17 @@ __all__ = (
     "Proxy",
     "Publication",
     "Subscription",
+    "broadcast",
+    "call",
     "connect",
+    "events",
+    "get_property",
     "get_proxy",
+    "name_of",
     "publish_object",
+    "stream",
+    "subscribe",
+    "with_timeout",
 )
 
 _lock = threading.RLock()  # default_client() holds it while connect() asks for the portal
@@ -145,7 +153,11 @@ class Publication:
 
 
 class Proxy:
-    """A blocking proxy: ``proxy.method(*args)`` returns the result."""
+    """A blocking proxy: ``proxy.method(*args)`` returns the result.
+
+    Like :class:`hubcore.Proxy`, it has no public attribute of its own: its operations are
+    the functions of this module (``hubcore.sync.call(proxy, ...)``, ...).
+    """
 
     def __init__(self, proxy: AsyncProxy) -> None:
         self._async = proxy
@@ -153,63 +165,24 @@ class Proxy:
     def __repr__(self) -> str:
         return repr(self._async).replace("<Proxy", "<sync.Proxy", 1)
 
-    @property
-    def name(self) -> str:
-        """The published name this proxy calls."""
-        return self._async.name
-
     def __dir__(self) -> list[str]:
         return dir(self._async)
 
     def __getattr__(self, attr: str) -> Callable[..., Any]:
-        getattr(self._async, attr)  # AttributeError for unknown methods, locally
-        return lambda *args, **kwargs: self._invoke(attr, args, kwargs, None)
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        self._async._lookup(attr)  # AttributeError for unknown methods, locally
+        return lambda *args, **kwargs: self._invoke(attr, args, kwargs)
 
-    def _invoke(
-        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
-    ) -> Any:
-        info = self._async._client.directory.peek(self.name, self._async._instance)
-        if info is not None and method in info.streams:
-            return _iterate(self._async, method, args, kwargs)
-        return _call_kw(self._async.call, method, args, kwargs, timeout=timeout)
-
-    def call(
-        self,
-        method: str,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """See :meth:`hubcore.Proxy.call`."""
-        return self._invoke(method, args, kwargs or {}, timeout)
-
-    def with_timeout(self, timeout: float | None) -> Proxy:
-        """See :meth:`hubcore.Proxy.with_timeout`."""
-        return Proxy(self._async.with_timeout(timeout))
-
-    def stream(
-        self, method: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
-    ) -> Iterator[Any]:
-        """See :meth:`hubcore.Proxy.stream`; iterating blocks for each item."""
-        return _iterate(self._async, method, args, kwargs or {})
-
-    def get_property(self, name: str) -> Any:
-        """See :meth:`hubcore.Proxy.get_property`."""
-        return portal().call(self._async.get_property, name)
-
-    def broadcast(self, method: str, *args: Any, **kwargs: Any) -> dict[int, Any]:
-        """See :meth:`hubcore.Proxy.broadcast`."""
-        results: dict[int, Any] = _call_kw(self._async.broadcast, method, *args, **kwargs)
-        return results
-
-    def subscribe(self, event: str, callback: Callable[[ObjectEvent], Any]) -> Subscription:
-        """See :meth:`hubcore.Proxy.subscribe`; the callback runs in the portal thread."""
-        return Subscription(portal().call(self._async.subscribe, event, callback))
-
-    def events(self, event: str = "*") -> Subscription:
-        """See :meth:`hubcore.Proxy.events`; iterate the result (blocking)."""
-        return Subscription(portal().call(self._async.events, event))
+    def _invoke(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        proxy = self._async
+        info = proxy._client.directory.peek(proxy._name, proxy._instance)
+        if info is None:  # not published right now: wait for it, then call or stream
+            value = _call_kw(proxy._checked_call, method, args, kwargs, None, streams_ok=True)
+            return _iterate(proxy, method, args, kwargs) if value is IS_A_STREAM else value
+        if method in info.streams:
+            return _iterate(proxy, method, args, kwargs)
+        return _call_kw(proxy._call_traced, method, args, kwargs, None)
 
 
 class Subscription:
@@ -243,7 +216,7 @@ def _in_portal_thread() -> bool:
 def _iterate(
     proxy: AsyncProxy, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Iterator[Any]:
-    stream = portal().call(proxy.stream, method, args, kwargs)
+    stream = portal().call(proxy._open_stream, method, args, kwargs)
     try:
         while True:
             try:
@@ -254,7 +227,7 @@ def _iterate(
         portal().call(stream.aclose)
 
 
-def _call_kw(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _call_kw(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     async def run() -> Any:
         return await fn(*args, **kwargs)
 
@@ -300,3 +273,75 @@ def publish_object(name: str, obj: Any) -> Publication:
 def get_proxy(name: str, *, timeout: float = 10.0, instance: int | None = None) -> Proxy:
     """See :func:`hubcore.get_proxy`."""
     return default_client().get_proxy(name, timeout=timeout, instance=instance)
+
+
+# -- the proxy's own operations (see hubcore._proxy_ops) -----------------------------------------
+
+
+def call(
+    proxy: Proxy,
+    method: str,
+    args: tuple[Any, ...] | list[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+) -> Any:
+    """See :func:`hubcore.call`."""
+    return _call_kw(_proxy_ops.call, _unwrap(proxy, "call"), method, args, kwargs, timeout=timeout)
+
+
+def stream(
+    proxy: Proxy,
+    method: str,
+    args: tuple[Any, ...] | list[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+) -> Iterator[Any]:
+    """See :func:`hubcore.stream`; the stream opens on the first step, each step blocks."""
+    _proxy_ops.check_call("stream", method, args, kwargs)  # now, not at the first step
+    return _iterate(_unwrap(proxy, "stream"), method, tuple(args), dict(kwargs or {}))
+
+
+def get_property(proxy: Proxy, name: str) -> Any:
+    """See :func:`hubcore.get_property`."""
+    return portal().call(_proxy_ops.get_property, _unwrap(proxy, "get_property"), name)
+
+
+def broadcast(proxy: Proxy, method: str, /, *args: Any, **kwargs: Any) -> dict[int, Any]:
+    """See :func:`hubcore.broadcast`."""
+    results: dict[int, Any] = _call_kw(
+        _proxy_ops.broadcast, _unwrap(proxy, "broadcast"), method, *args, **kwargs
+    )
+    return results
+
+
+def with_timeout(proxy: Proxy, timeout: float | None) -> Proxy:
+    """See :func:`hubcore.with_timeout`."""
+    return Proxy(_proxy_ops.with_timeout(_unwrap(proxy, "with_timeout"), timeout))
+
+
+def subscribe(proxy: Proxy, event: str, callback: Callable[[ObjectEvent], Any]) -> Subscription:
+    """See :func:`hubcore.subscribe`; the callback runs in the portal thread."""
+    async_proxy = _unwrap(proxy, "subscribe")
+    return Subscription(portal().call(_proxy_ops.subscribe, async_proxy, event, callback))
+
+
+def events(proxy: Proxy, event: str = "*") -> Subscription:
+    """See :func:`hubcore.events`; iterate the result (blocking)."""
+    return Subscription(portal().call(_proxy_ops.events, _unwrap(proxy, "events"), event))
+
+
+def name_of(proxy: Proxy) -> str:
+    """See :func:`hubcore.name_of`."""
+    return _proxy_ops.name_of(_unwrap(proxy, "name_of"))
+
+
+def _unwrap(proxy: object, operation: str) -> AsyncProxy:
+    if isinstance(proxy, Proxy):
+        return proxy._async
+    hint = ""
+    if isinstance(proxy, AsyncProxy):
+        hint = f"; for a hubcore.Proxy use `await hubcore.{operation}(proxy, ...)`"
+    raise TypeError(
+        f"hubcore.sync.{operation}() takes a hubcore.sync.Proxy first, "
+        f"got {type(proxy).__name__}{hint}"
+    )

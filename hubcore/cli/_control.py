@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 
 from hubcore._client import Client
+from hubcore._proxy_ops import call, stream
 from hubcore.cli._common import CliError, Subparsers, Target, add_command, connect_app, target_of
 
 __all__ = ("add_parsers", "parse_value", "plain")
@@ -134,9 +135,9 @@ async def _call(
         streams = _check_method(client, name, method)
         proxy = await client.get_proxy(name, timeout=timeout)
         if method not in streams:
-            _print_json(await proxy.call(method, args, kwargs, timeout=timeout))
+            _print_json(await call(proxy, method, args, kwargs, timeout=timeout))
             return
-        async with await proxy.stream(method, args, kwargs) as items:
+        async with await stream(proxy, method, args, kwargs) as items:
             async for item in items:
                 _print_json(item, indent=None)
 

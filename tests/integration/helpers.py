@@ -19,13 +19,17 @@ async def start_publisher(
     process: str = "pub",
     instance: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a publisher process and return once all its names are published (bounded)."""
-    generations = {i.generation for n in names for i in client.directory.instances(n)}
+    """Start a publisher process and return once all its names are published (bounded).
+
+    A name is published with an ``Info``; ``name=Class``, with that class of ``apps.objects``.
+    """
+    published = [n.partition("=")[0] for n in names]
+    generations = {i.generation for n in published for i in client.directory.instances(n)}
     extra = {"HUBCORE_PROCESS": process}
     if instance is not None:
         extra["HUBCORE_INSTANCE"] = str(instance)
     proc = spawn.python("-m", "tests.integration.apps.publisher", *names, env={**env, **extra})
-    for name in names:
+    for name in published:
         await wait_for_new(client, name, generations, proc.pid)
     return proc
 

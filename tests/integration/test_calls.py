@@ -79,7 +79,7 @@ async def test_call_timeout_is_prompt_and_cancels_the_callee(spawn, hub_env, cli
 
 async def test_proxy_timeout_applies_to_every_call(spawn, hub_env, client):
     await start_publisher(spawn, hub_env, client, "info")
-    proxy = (await client.get_proxy("info")).with_timeout(0.2)
+    proxy = hubcore.with_timeout(await client.get_proxy("info"), 0.2)
     with pytest.raises(hubcore.CallTimeout, match=r"info\.sleep did not answer within 0\.2"):
         await proxy.sleep(5)
 
@@ -99,7 +99,7 @@ async def test_proxy_lists_remote_methods_and_refuses_unknown_ones(spawn, hub_en
     assert "calls" not in dir(proxy)
     with pytest.raises(AttributeError, match="no remote method 'nope'"):
         proxy.nope  # noqa: B018
-    assert await proxy.get_property("label") == "info-object"
+    assert await hubcore.get_property(proxy, "label") == "info-object"
 
 
 async def test_objects_lists_names_instances_processes_and_methods(spawn, hub_env, client):

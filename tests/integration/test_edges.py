@@ -157,7 +157,7 @@ async def test_stream_from_a_paused_publisher_times_out_within_the_proxy_timeout
     await client.get_proxy("paused", timeout=15)
     os.kill(proc.pid, signal.SIGSTOP)
     try:
-        proxy = (await client.get_proxy("paused")).with_timeout(0.3)
+        proxy = hubcore.with_timeout(await client.get_proxy("paused"), 0.3)
         started = anyio.current_time()
         with pytest.raises(hubcore.CallTimeout):
             async for _ in proxy.numbers(3):

@@ -66,8 +66,8 @@ async def test_event_subscription_with_callback_and_iterator(client):
     publication = await client.publish("emitter", object())
     proxy = await client.get_proxy("emitter")
     seen: list[hubcore.ObjectEvent] = []
-    sub = await proxy.subscribe("ping", seen.append)
-    async with await proxy.events("ping") as events:
+    sub = await hubcore.subscribe(proxy, "ping", seen.append)
+    async with await hubcore.events(proxy, "ping") as events:
         assert publication.emit("ping", {"n": 1}) == 1
         event = await anext(events)
     assert (event.name, event.data, event.generation) == ("ping", {"n": 1}, publication.generation)
@@ -79,7 +79,7 @@ async def test_event_subscription_with_callback_and_iterator(client):
 async def test_subscription_survives_publisher_restart(spawn, hub_env, client):
     first = await start_publisher(spawn, hub_env, client, "ticker")
     proxy = await client.get_proxy("ticker", timeout=15)
-    async with await proxy.events("*") as events:
+    async with await hubcore.events(proxy, "*") as events:
         with anyio.fail_after(10):
             before = await anext(events)
         os.kill(first.pid, signal.SIGKILL)
@@ -106,8 +106,8 @@ async def test_round_robin_pin_and_broadcast_over_instances(spawn, hub_env, clie
     assert pids[2:] == pids[:2]
     pinned = await client.get_proxy("multi", instance=1)
     assert {await pinned.get_pid() for _ in range(3)} == {b.pid}
-    assert await proxy.broadcast("get_pid") == {0: a.pid, 1: b.pid}
-    results = await proxy.broadcast("fail", "k")
+    assert await hubcore.broadcast(proxy, "get_pid") == {0: a.pid, 1: b.pid}
+    results = await hubcore.broadcast(proxy, "fail", "k")
     assert all(isinstance(r, KeyError) for r in results.values())
     assert set(results) == {0, 1}
 

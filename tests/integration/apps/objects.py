@@ -81,3 +81,45 @@ class Info:
         for i in range(n):
             self.produced += 1
             yield i
+
+
+#: The attributes a proxy had before its operations became functions.
+OPERATION_NAMES = (
+    "call",
+    "stream",
+    "name",
+    "events",
+    "subscribe",
+    "broadcast",
+    "with_timeout",
+    "get_property",
+)
+
+
+class Clash:
+    """Methods named like the proxy's former operations: each must be a plain remote method."""
+
+    def call(self, x: Any) -> list[Any]:
+        return ["call", x]
+
+    async def stream(self, n: int) -> Any:
+        for i in range(n):
+            yield i
+
+    def name(self) -> str:
+        return "clash"
+
+    def events(self) -> list[str]:
+        return ["events"]
+
+    async def subscribe(self, topic: str) -> list[str]:
+        return ["subscribe", topic]
+
+    def broadcast(self, *args: Any) -> list[Any]:
+        return ["broadcast", *args]
+
+    def with_timeout(self, seconds: float) -> list[Any]:
+        return ["with_timeout", seconds]
+
+    def get_property(self, key: str = "k") -> list[str]:
+        return ["get_property", key]
