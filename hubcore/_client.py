@@ -23,12 +23,12 @@ import anyio
 import anyio.abc
 
 from hubcore._directory import Directory, ObjectInfo
-from hubcore._dispatch import Dispatcher, Published
+from hubcore._dispatch import Dispatcher, Published, describe
 from hubcore._errors import ConnectionLost, HubError, ObjectNotFound, ProcessCrashed
 from hubcore._hub import CONTROL_TARGET, HUB_TARGET
 from hubcore._links import accept_link, open_link
 from hubcore._peer import Connection
-from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._proxy import ObjectEvent, Proxy, unreachable
 from hubcore._subscriptions import Subscription, Subscriptions
 from hubcore._tracing import Fault, Tracer
 from hubcore.protocol import DEFAULT_MAX_FRAME
@@ -181,7 +181,8 @@ class Client:
         """Publish ``obj`` under ``name``: other processes can now call its public methods.
 
         :param hidden: public attributes that stay local (a service's ``start``/``stop``).
-        :raises HubError: ``name`` is empty or starts with ``$``.
+        :raises HubError: ``name`` is empty or starts with ``$``, or a public method could not
+            be called as ``proxy.<method>(...)`` (a keyword, say).
         :return: the publication (emit events through it).
         """
         if not name or name.startswith("$") or not isinstance(name, str):
@@ -190,9 +191,10 @@ class Client:
             )
         if name in self._dispatcher.objects:
             raise HubError(f"{name!r} is already published by this client: unpublish it first")
+        shape = describe(obj, hidden)
+        _check_reachable(name, shape.methods)
         address = await self._ensure_listener()
-        published = self._dispatcher.add(name, obj, hidden)
-        shape = published.shape
+        published = self._dispatcher.add(name, obj, shape=shape)
         data = await self.hub_call(
             "publish",
             {
@@ -399,6 +401,18 @@ class _Control:
 
     def clear_faults(self) -> None:
         self._client._dispatcher.faults.clear()
+
+
+def _check_reachable(name: str, methods: tuple[str, ...]) -> None:
+    """Refuse a method that a proxy could not reach as ``proxy.<method>(...)``."""
+    for method in methods:
+        reason = unreachable(method)
+        if reason is not None:
+            raise HubError(
+                f"cannot publish {name!r}: its method {method!r} could not be called as "
+                f"proxy.{method}(...) because {reason}; rename it, start its name with _ to "
+                f"keep it local, or leave it out with publish(..., hidden=[{method!r}])"
+            )
 
 
 def _default_process_name() -> str:

@@ -20,7 +20,7 @@ from hubcore._tracing import Fault
 from hubcore.protocol import Kind
 from hubcore.protocol._codec import Undecodable
 
-__all__ = ("Dispatcher", "Published", "describe")
+__all__ = ("Dispatcher", "Published", "Shape", "describe")
 
 log = logging.getLogger("hubcore.dispatch")
 
@@ -86,9 +86,14 @@ class Dispatcher(CallHandler):
         self.objects: dict[str, Published] = {}
         self.faults: dict[tuple[str, str], Fault] = {}  # injected by a test harness
 
-    def add(self, name: str, obj: Any, hidden: Collection[str] = ()) -> Published:
-        """Start serving ``obj`` under ``name`` (the attributes in ``hidden`` stay local)."""
-        pub = Published(name, obj, describe(obj, hidden))
+    def add(
+        self, name: str, obj: Any, hidden: Collection[str] = (), shape: Shape | None = None
+    ) -> Published:
+        """Start serving ``obj`` under ``name`` (the attributes in ``hidden`` stay local).
+
+        :param shape: ``describe(obj, hidden)``, if the caller has it already.
+        """
+        pub = Published(name, obj, shape or describe(obj, hidden))
         self.objects[name] = pub
         return pub
 

@@ -13,6 +13,7 @@ waits for the name, within the call's timeout, and checks the method exists befo
 
 from __future__ import annotations
 
+import keyword
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ __all__ = (
     "Proxy",
     "ProxyClient",
     "RemoteMethod",
+    "proxy_attributes",
+    "unreachable",
 )
 
 
@@ -360,6 +363,23 @@ class _PendingCall(_LazyStream):
     def __await__(self) -> Any:
         method, args, kwargs, timeout = self._call
         return self._proxy._checked_call(method, args, kwargs, timeout).__await__()
+
+
+def proxy_attributes() -> frozenset[str]:
+    """The public attribute names of :class:`Proxy`: a remote method by one of those names
+    could not be reached as ``proxy.<name>`` (empty today; kept right if one is added)."""
+    return frozenset(name for name in dir(Proxy) if not name.startswith("_"))
+
+
+def unreachable(method: str) -> str | None:
+    """Why ``proxy.<method>`` cannot reach a remote method of that name; None if it can."""
+    if not method.isidentifier():
+        return "it is not a Python identifier"
+    if keyword.iskeyword(method):
+        return "it is a Python keyword"
+    if method in proxy_attributes():
+        return "hubcore.Proxy has an attribute of that name"
+    return None
 
 
 def _no_method_message(name: str, method: str, info: ObjectInfo) -> str:

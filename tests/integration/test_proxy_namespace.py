@@ -213,6 +213,32 @@ async def test_operations_refuse_bad_values_and_the_other_kind_of_proxy(client):
         hubcore.name_of("station")
 
 
+async def test_publish_refuses_a_method_a_proxy_cannot_reach(client, monkeypatch):
+    tools = _Namespace(ok=lambda: 1)
+    setattr(tools, "class", lambda: 2)
+    with pytest.raises(hubcore.HubError) as info:
+        await client.publish("tools", tools)
+    assert str(info.value) == (
+        "cannot publish 'tools': its method 'class' could not be called as proxy.class(...) "
+        "because it is a Python keyword; rename it, start its name with _ to keep it local, or "
+        "leave it out with publish(..., hidden=['class'])"
+    )
+    odd = _Namespace()
+    setattr(odd, "two words", lambda: 3)
+    with pytest.raises(hubcore.HubError, match=r"'two words'.*not a Python identifier"):
+        await client.publish("odd", odd)
+    assert await client.objects() == []  # nothing half-published
+    # The reserved names come from the proxy class, whatever is added to it later.
+    monkeypatch.setattr(hubcore.Proxy, "describe", lambda self: "", raising=False)
+    with pytest.raises(hubcore.HubError, match=r"'describe'.*hubcore\.Proxy has an attribute"):
+        await client.publish("station", _Describer())
+    monkeypatch.undo()
+    await client.publish("tools", tools, hidden=["class"])
+    proxy = await client.get_proxy("tools", timeout=5)
+    assert dir(proxy) == ["ok"]
+    assert await proxy.ok() == 1
+
+
 async def test_new_proxy_made_while_the_name_is_republished_waits(spawn, hub_env, client):
     """What the ``proxy`` fixture does in an async test during a restart: a proxy built from a
     directory that does not list the name; its calls wait for the name, then go through."""
@@ -244,6 +270,16 @@ async def test_pending_call_waits_checks_and_times_out(client):
     never = hubcore.Proxy(client, "never", timeout=0.2)
     with pytest.raises(hubcore.ObjectNotFound, match=r"no process published 'never' within 0\.2s"):
         await never.anything()
+
+
+class _Namespace:
+    def __init__(self, **methods: Any) -> None:
+        self.__dict__.update(methods)
+
+
+class _Describer:
+    def describe(self) -> str:
+        return "me"
 
 
 async def _until_unpublished(client: hubcore.Client, name: str) -> None:

@@ -1,5 +1,6 @@
-"""A proxy's namespace belongs to the remote object: no public attribute of its own; its
-operations are functions, each with a blocking twin."""
+"""A proxy's namespace belongs to the remote object: no public attribute of its own, its
+operations are functions with blocking twins, and publishing refuses a method name that
+``proxy.<name>`` could not reach."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hubcore
 import hubcore.sync
 from hubcore import _proxy_ops
 from hubcore._directory import Directory
+from hubcore._proxy import proxy_attributes, unreachable
 
 OPERATIONS = tuple(name for name in _proxy_ops.__all__ if name != "check_call")
 
@@ -35,6 +37,33 @@ def test_proxy_instances_have_no_public_attribute():
     proxy = hubcore.Proxy(_Client(), "x", methods=("a",))
     assert [name for name in vars(proxy) if not name.startswith("_")] == []
     assert [name for name in vars(hubcore.sync.Proxy(proxy)) if not name.startswith("_")] == []
+
+
+def test_reserved_names_cover_both_proxy_classes():
+    """Publishing refuses names from hubcore.Proxy; the publisher may never import
+    hubcore.sync, so its proxy may not add a name of its own."""
+    assert set(_public(hubcore.sync.Proxy)) <= proxy_attributes()
+
+
+@pytest.mark.parametrize(
+    ("method", "reason"),
+    [
+        ("increment", None),
+        ("match", None),  # a soft keyword is a fine attribute name
+        ("stream", None),
+        ("class", "it is a Python keyword"),
+        ("None", "it is a Python keyword"),
+        ("two words", "it is not a Python identifier"),
+        ("1st", "it is not a Python identifier"),
+    ],
+)
+def test_unreachable_names_keywords_and_non_identifiers(method, reason):
+    assert unreachable(method) == reason
+
+
+def test_unreachable_follows_attributes_added_to_the_proxy(monkeypatch):
+    monkeypatch.setattr(hubcore.Proxy, "describe", lambda self: "", raising=False)
+    assert unreachable("describe") == "hubcore.Proxy has an attribute of that name"
 
 
 def test_an_unpublished_name_gives_a_pending_call_not_an_error():
