@@ -32,13 +32,13 @@ import anyio.abc
 from hubcore._errors import (
     CallTimeout,
     ConnectionLost,
-    HubError,
     PayloadTooLarge,
     ProtocolError,
     remote_error,
 )
 from hubcore.protocol import DEFAULT_MAX_FRAME, FrameDecoder, Kind, encode_frame
 from hubcore.protocol._codec import Undecodable
+from hubcore.protocol._frames import unencodable_argument
 from hubcore.transport import ByteStream
 
 __all__ = ("CallHandler", "Connection", "RemoteStream")
@@ -342,7 +342,7 @@ class Connection:
         try:
             data = encode_frame(frame, max_size=self.max_frame)
         except TypeError as exc:
-            raise _name_bad_argument(f"{target}.{method}", args, kwargs, exc) from None
+            raise unencodable_argument(f"{target}.{method}", args, kwargs, exc) from None
         slot = _Pending()
         self._pending[cid] = slot
         self.write(data)
@@ -574,26 +574,3 @@ def _builtin_base(exc: Exception) -> str:
         if cls.__module__ == "builtins":
             return cls.__name__
     return ""
-
-
-def _name_bad_argument(
-    what: str, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
-) -> TypeError:
-    """Find which argument could not be encoded, so the error can name it."""
-    for i, value in enumerate(args):
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(
-                f"{what}: argument {i} ({type(value).__name__}) cannot be sent: {inner}"
-            )
-        except HubError:
-            break
-    for key, value in kwargs.items():
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(f"{what}: argument {key!r} cannot be sent: {inner}")
-        except HubError:
-            break
-    return TypeError(f"{what}: the call cannot be sent: {exc}")
