@@ -51,6 +51,15 @@ class ConnectionLost(HubError):
     """The connection to the hub or to a peer closed while it was in use."""
 
 
+class CallNotTaken(ConnectionLost):
+    """The other end closed the connection on purpose (GOODBYE) before it took this call.
+
+    The call never ran, so a proxy sends it again, to the process that publishes the name
+    next, within the same timeout. Internal (not in ``__all__``, not exported): proxies
+    handle it, and anyone else sees a ``ConnectionLost``.
+    """
+
+
 class ProcessCrashed(ConnectionLost):
     """The process that owns an object died while a call to it was in flight.
 

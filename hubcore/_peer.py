@@ -10,10 +10,13 @@ frames produced together leave together.
 Both ends may call: calls we made live in ``_pending`` and calls we serve in ``_running``, so
 their ids never collide.
 
-States: open -> closed. On close (end of stream, transport error, protocol violation or
-:meth:`aclose`) every pending call wakes and fails, every running call is cancelled. A peer
-that said GOODBYE left on purpose; one that vanished without it crashed, and the owner's
-``lost_error`` turns that into ``ProcessCrashed``.
+States: open -> (leaving) -> closed. :meth:`aclose` says GOODBYE with the id of the last call
+it took, then takes no more (a CALL crossing the GOODBYE is dropped); the other end fails its
+calls above that id with ``CallNotTaken`` (never ran: may go to another process). On close
+(end of stream, transport error, protocol violation or :meth:`aclose`) every pending call wakes
+and fails, every running call is cancelled. A peer that said GOODBYE left on purpose; one that
+vanished without it crashed (``lost_error`` makes that ``ProcessCrashed``). A failed send does
+not stop the reader, so every frame that arrived (a GOODBYE) counts.
 """
 
 from __future__ import annotations
@@ -30,15 +33,16 @@ import anyio
 import anyio.abc
 
 from hubcore._errors import (
+    CallNotTaken,
     CallTimeout,
     ConnectionLost,
-    HubError,
     PayloadTooLarge,
     ProtocolError,
     remote_error,
 )
 from hubcore.protocol import DEFAULT_MAX_FRAME, FrameDecoder, Kind, encode_frame
 from hubcore.protocol._codec import Undecodable
+from hubcore.protocol._frames import unencodable_argument
 from hubcore.transport import ByteStream
 
 __all__ = ("CallHandler", "Connection", "RemoteStream")
@@ -46,6 +50,7 @@ __all__ = ("CallHandler", "Connection", "RemoteStream")
 log = logging.getLogger("hubcore.peer")
 
 STREAM_WINDOW = 16
+READ_GRACE = 1.0  # seconds the reader gets, after a send failed, to read what had arrived
 
 
 class CallHandler(Protocol):
@@ -109,6 +114,10 @@ class Connection:
         self.closed = False
         self.goodbye = False
         self.close_reason = ""
+        self.peer_took: int | None = None  # from the other end's GOODBYE: the calls it took
+        self._taken = 0  # id of the last call we took, announced in our GOODBYE
+        self._leaving = False
+        self._send_failed = False
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._running: dict[int, anyio.CancelScope] = {}
@@ -181,13 +190,16 @@ class Connection:
                 self._drained.set()
         except ConnectionLost as exc:
             self.close_reason = self.close_reason or str(exc)
+            self._send_failed = True
+            self._drained.set()
+            await anyio.sleep(READ_GRACE)  # the reader ends it first, if the stream ended
             self._closed()
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
 
     def write(self, data: bytes) -> None:
         """Queue encoded bytes for the writer task (never blocks)."""
-        if self.closed:
+        if self.closed or self._send_failed:
             return
         if self._write_nowait is not None:
             self._write_nowait(data)
@@ -209,7 +221,8 @@ class Connection:
         """Say GOODBYE, flush what is queued (briefly) and close."""
         if self.closed:
             return
-        self.write(encode_frame([Kind.GOODBYE, 0]))
+        self.write(encode_frame([Kind.GOODBYE, 0, None, self._taken]))  # no reason, last call
+        self._leaving = True
         # Close the way TCP does: our EOF after GOODBYE, then the peer's EOF ends our reader.
         # Cancelling a reader in the middle of a receive instead loses data and, on asyncio,
         # makes the loop log InvalidStateError for the abandoned wait.
@@ -288,6 +301,9 @@ class Connection:
             self.send_error(frame[1], "TypeError", f"malformed CALL frame: {problem}")
             return
         window = frame[6] if len(frame) > 6 and isinstance(frame[6], int) else 0
+        if self._leaving:
+            return  # crossed our GOODBYE, which told the caller it was not taken
+        self._taken = max(self._taken, frame[1])
         if self.handler is None:
             self.send_error(frame[1], "LookupError", "this connection serves no objects")
             return
@@ -309,8 +325,10 @@ class Connection:
             self.write(encode_frame([Kind.PONG, cid]))
         elif kind == Kind.GOODBYE:
             self.goodbye = True
-            if len(frame) > 2 and isinstance(frame[2], str):
+            if len(frame) > 2 and isinstance(frame[2], str) and frame[2]:
                 self.close_reason = f"the other end hung up: {frame[2]}"
+            if len(frame) > 3 and isinstance(frame[3], int):
+                self.peer_took = frame[3]
         elif kind != Kind.PONG:
             raise ProtocolError(f"unexpected frame kind {kind} after the handshake")
 
@@ -338,7 +356,7 @@ class Connection:
         self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], window: int
     ) -> tuple[int, _Pending]:
         if self.closed:
-            raise ConnectionLost(f"connection to {self.label} is closed: {self.close_reason}")
+            raise CallNotTaken(f"connection to {self.label} is closed: {self.close_reason}")
         cid = next(self._ids)
         frame: list[Any] = [Kind.CALL, cid, target, method, list(args), kwargs]
         if window:
@@ -346,7 +364,7 @@ class Connection:
         try:
             data = encode_frame(frame, max_size=self.max_frame)
         except TypeError as exc:
-            raise _name_bad_argument(f"{target}.{method}", args, kwargs, exc) from None
+            raise unencodable_argument(f"{target}.{method}", args, kwargs, exc) from None
         slot = _Pending()
         self._pending[cid] = slot
         self.write(data)
@@ -373,16 +391,20 @@ class Connection:
         try:
             with anyio.move_on_after(timeout):
                 await slot.event.wait()
-            return await self._outcome(slot, f"{target}.{method}", timeout)
+            return await self._outcome(cid, slot, f"{target}.{method}", timeout)
         finally:
             self._end_call(cid, slot)
+
+    def not_taken(self, cid: int) -> bool:
+        """True if the other end said GOODBYE before it took call ``cid`` (it never ran)."""
+        return self.goodbye and self.peer_took is not None and cid > self.peer_took
 
     def _end_call(self, cid: int, slot: _Pending) -> None:
         del self._pending[cid]
         if not slot.done and not slot.lost:
             self.write(encode_frame([Kind.CANCEL, cid]))
 
-    async def _outcome(self, slot: _Pending, what: str, timeout: float | None) -> Any:
+    async def _outcome(self, cid: int, slot: _Pending, what: str, timeout: float | None) -> Any:
         if slot.done:
             if slot.error is not None:
                 raise slot.error
@@ -390,6 +412,8 @@ class Connection:
                 raise TypeError(f"{what}: {slot.value.message}")
             return slot.value
         if slot.lost:
+            if self.not_taken(cid):
+                raise CallNotTaken(f"{what} was not run: {self.label} left before taking it")
             raise await self._lost()
         raise CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
 
@@ -594,26 +618,3 @@ def _builtin_base(exc: Exception) -> str:
         if cls.__module__ == "builtins":
             return cls.__name__
     return ""
-
-
-def _name_bad_argument(
-    what: str, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
-) -> TypeError:
-    """Find which argument could not be encoded, so the error can name it."""
-    for i, value in enumerate(args):
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(
-                f"{what}: argument {i} ({type(value).__name__}) cannot be sent: {inner}"
-            )
-        except HubError:
-            break
-    for key, value in kwargs.items():
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(f"{what}: argument {key!r} cannot be sent: {inner}")
-        except HubError:
-            break
-    return TypeError(f"{what}: the call cannot be sent: {exc}")

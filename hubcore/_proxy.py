@@ -1,8 +1,9 @@
 """Proxies: attribute access becomes a remote call, ``dir()`` lists remote methods.
 
 A proxy holds a name, not a process: each call picks an instance from the client's directory
-mirror, so a proxy outlives restarts. A call whose instance is gone (connection refused, or the
-publisher died before the hub said so) waits, within the same timeout, for a newer generation.
+mirror, so a proxy outlives restarts. A call whose instance is gone (connection refused, the
+publisher died before the call left, or it left on purpose before taking the call) waits,
+within the same timeout, for a newer generation. A call that may have run is never re-sent.
 
 A proxy has no public attribute of its own, so every public method of the published object is
 reachable as ``proxy.<name>``; the proxy's own operations (a call by name, streams, properties,
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from hubcore._directory import ObjectInfo
-from hubcore._errors import CallTimeout, ConnectionLost, ProcessCrashed
+from hubcore._errors import CallNotTaken, CallTimeout, ConnectionLost, ProcessCrashed
 from hubcore._tracing import Tracer
 
 if TYPE_CHECKING:
@@ -256,9 +257,11 @@ class Proxy:
                     raise
                 # Dead before the call left: it never ran, so it goes to the process that
                 # publishes the name next, within the same deadline.
+            except CallNotTaken:
+                pass  # its publisher left before taking it: it goes to the next one
             except ConnectionLost:
                 if conn.goodbye or not conn.closed:
-                    raise
+                    raise  # it may have run (at most once): not sent again
             dead |= {info.generation}
 
     async def _open_stream(

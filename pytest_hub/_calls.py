@@ -7,12 +7,16 @@ and pulled on demand, so a call that returned before an assertion is always in t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, NoReturn, overload
+
+import anyio
 
 import hubcore
 
-__all__ = ("ANY", "Calls")
+__all__ = ("ANY", "AsyncCalls", "Calls")
+
+POLL = 0.02  # seconds between looks: the calls happen in other processes, which push nothing
 
 
 class _Any:
@@ -32,12 +36,16 @@ def _matches(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-class Calls(Sequence[hubcore.CallRecord]):
-    """The calls of the current test; refreshed from every process each time it is read."""
+class _CallLog(Sequence[hubcore.CallRecord]):
+    """The calls of the current test and the assertions over them (everything but the wait)."""
 
-    def __init__(self, fetch: Callable[[], list[hubcore.CallRecord]]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], list[hubcore.CallRecord]],
+        records: list[hubcore.CallRecord] | None = None,
+    ) -> None:
         self._fetch = fetch
-        self._records: list[hubcore.CallRecord] = []
+        self._records: list[hubcore.CallRecord] = [] if records is None else records
 
     def refresh(self) -> list[hubcore.CallRecord]:
         """Pull new records from every process; return all of this test's calls."""
@@ -102,6 +110,37 @@ class Calls(Sequence[hubcore.CallRecord]):
             self._fail(f"expected {target}{_show(args, kwargs)}: {what}")
         return calls[-1]
 
+    def _found(
+        self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int
+    ) -> hubcore.CallRecord | None:
+        """The last of ``count`` matching calls, if they were made (among the known records)."""
+        matching = self._with_args(target, args, kwargs)
+        return matching[-1] if len(matching) >= count else None
+
+    def _not_seen(
+        self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int, timeout: float
+    ) -> NoReturn:
+        seen = len(self._with_args(target, args, kwargs))
+        self._fail(
+            f"waited {timeout}s for {count} call(s) of {target}{_show(args, kwargs)}, saw {seen}"
+        )
+
+    def table(self) -> str:
+        """The calls of this test as a readable table."""
+        return format_table(self.refresh())
+
+    def _fail(self, message: str) -> NoReturn:
+        raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{self.table()}")
+
+
+class Calls(_CallLog):
+    """The cross-process calls of the current test (``hub_app.calls`` in a sync test).
+
+    A sequence of :class:`hubcore.CallRecord` in the order the calls started, pulled from
+    every process each time it is read, with mock-style assertions and a blocking
+    :meth:`wait_for`.
+    """
+
     def wait_for(
         self, target: str, *args: Any, count: int = 1, timeout: float = 5.0, **kwargs: Any
     ) -> hubcore.CallRecord:
@@ -109,22 +148,46 @@ class Calls(Sequence[hubcore.CallRecord]):
         happen in the background. Returns the last matching call."""
         deadline = time.monotonic() + timeout
         while True:
-            matching = self._with_args(target, args, kwargs)
-            if len(matching) >= count:
-                return matching[-1]
-            if time.monotonic() >= deadline:
-                self._fail(
-                    f"waited {timeout}s for {count} call(s) of {target}{_show(args, kwargs)}, "
-                    f"saw {len(matching)}"
-                )
-            time.sleep(0.02)  # the calls happen in other processes, which push nothing here
+            self.refresh()
+            found = self._found(target, args, kwargs, count)
+            if found is not None:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._not_seen(target, args, kwargs, count, timeout)
+            time.sleep(min(POLL, left))
 
-    def table(self) -> str:
-        """The calls of this test as a readable table."""
-        return format_table(self.refresh())
 
-    def _fail(self, message: str) -> Any:
-        raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{self.table()}")
+class AsyncCalls(_CallLog):
+    """The cross-process calls of the current test, as an async test sees them.
+
+    The same records and assertions as :class:`Calls`; :meth:`wait_for` is a coroutine that
+    lets the test's event loop run (and its tasks make calls) while it waits.
+    """
+
+    def __init__(
+        self, calls: Calls, fetch_async: Callable[[], Awaitable[list[hubcore.CallRecord]]]
+    ) -> None:
+        super().__init__(calls._fetch, calls._records)  # one record for both views
+        self._fetch_async = fetch_async
+
+    async def wait_for(
+        self, target: str, *args: Any, count: int = 1, timeout: float = 5.0, **kwargs: Any
+    ) -> hubcore.CallRecord:
+        """Wait (at most ``timeout`` s) until ``count`` matching calls were made, for calls that
+        happen in the background (the test's own tasks included). Returns the last one."""
+        deadline = anyio.current_time() + timeout
+        while True:
+            # The bound is checked between looks rather than by cancelling one, so records
+            # pulled from the processes are never dropped half way.
+            self._records.extend(await self._fetch_async())
+            found = self._found(target, args, kwargs, count)
+            if found is not None:
+                return found
+            left = deadline - anyio.current_time()
+            if left <= 0:
+                self._not_seen(target, args, kwargs, count, timeout)
+            await anyio.sleep(min(POLL, left))
 
 
 def _args_match(record: hubcore.CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

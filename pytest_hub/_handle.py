@@ -1,7 +1,8 @@
-"""``hub_app``: a booted topology, driven from test code (sync methods, usable in async tests).
+"""``hub_app`` in a sync test: a booted topology, driven from test code.
 
 The app itself runs in hubcore's portal thread, so sync and async tests share it; every
-method here is a short blocking call into that thread.
+method here is a blocking call into that thread. Async tests get the same app through
+:class:`pytest_hub.AsyncHubApp`, whose waiting helpers run these calls in a worker thread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import hubcore.sync
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
-__all__ = ("TEST_PROCESS", "HubApp")
+__all__ = ("TEST_PROCESS", "AppFacts", "HubApp")
 
 TEST_PROCESS = "pytest"
 # Clients a harness call must not wait for: the test's own (its loop may be the blocked
@@ -35,22 +36,10 @@ def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
 
 
-class HubApp:
-    """A procfile app booted for tests; see the plugin docs for each method."""
+class AppFacts:
+    """What ``hub_app`` tells and does without waiting, the same in sync and async tests."""
 
-    def __init__(self, app: hubcore.App) -> None:
-        self.app = app
-        self._cm = hubcore.sync.portal().wrap_async_context_manager(app)
-        self._cm.__enter__()
-        self.started = True
-        self.test_tracers: list[hubcore.Tracer] = []
-        self.all_calls: list[hubcore.CallRecord] = []
-        self.calls = Calls(self._fetch_calls)
-        self._baselines: dict[str, Baseline] = {}
-        self._expected: set[str] = set()
-        self._sync_client: hubcore.sync.Client | None = None
-
-    # -- facts -----------------------------------------------------------------------------
+    app: hubcore.App
 
     @property
     def rundir(self) -> Path:
@@ -82,6 +71,32 @@ class HubApp:
         """The resolved config of a service, free ports included."""
         return self.app.config(service)
 
+    def pause(self, process: str, instance: int = 0) -> AbstractContextManager[None]:
+        """SIGSTOP a process for the block: alive, but answering nothing. A plain ``with``
+        in async tests too: sending the signals waits for nothing."""
+        return self.app.paused(process, instance)
+
+
+class HubApp(AppFacts):
+    """The procfile app booted for the tests (``hub_app`` in a sync test).
+
+    Booted once per session (per xdist worker) for each procfile and set of replacements,
+    and made healthy again before each test. Its helpers block until done; the facts
+    (:attr:`processes`, :meth:`logs`, :meth:`config`, ...) answer at once.
+    """
+
+    def __init__(self, app: hubcore.App) -> None:
+        self.app = app
+        self._cm = hubcore.sync.portal().wrap_async_context_manager(app)
+        self._cm.__enter__()
+        self.started = True
+        self.test_tracers: list[hubcore.Tracer] = []
+        self.all_calls: list[hubcore.CallRecord] = []
+        self.calls = Calls(self._fetch_calls)
+        self._baselines: dict[str, Baseline] = {}
+        self._expected: set[str] = set()
+        self._sync_client: hubcore.sync.Client | None = None
+
     # -- acting on processes ---------------------------------------------------------------
 
     def kill(self, process: str, sig: int = signal.SIGKILL, instance: int = 0) -> None:
@@ -94,10 +109,6 @@ class HubApp:
         self._expected.add(process)
         hubcore.sync.portal().call(self.app.restart, process, instance)
 
-    def pause(self, process: str, instance: int = 0) -> AbstractContextManager[None]:
-        """SIGSTOP a process for the block: alive, but answering nothing."""
-        return self.app.paused(process, instance)
-
     @contextmanager
     def inject(
         self,
@@ -108,6 +119,24 @@ class HubApp:
         crash: bool = False,
     ) -> Iterator[None]:
         """Slow down, fail or crash calls of ``"object.method"`` for the ``with`` block."""
+        self._add_fault(target, delay=delay, error=error, crash=crash)
+        try:
+            yield
+        finally:
+            self._clear_faults()
+
+    def _add_fault(
+        self,
+        target: str,
+        *,
+        delay: float = 0.0,
+        error: BaseException | type[BaseException] | None = None,
+        crash: bool = False,
+    ) -> None:
+        """Install the fault of :meth:`inject` (until :meth:`_clear_faults`).
+
+        :raises hubcore.HubError: no process publishes the object.
+        """
         spec = None
         if error is not None:
             cls = error if isinstance(error, type) else type(error)
@@ -119,10 +148,10 @@ class HubApp:
         )
         if not count:
             raise hubcore.HubError(f"cannot inject into {target}: no process publishes it")
-        try:
-            yield
-        finally:
-            hubcore.sync.portal().call(self.app.clear_faults, _SKIP)
+
+    def _clear_faults(self) -> None:
+        """Remove every fault injected in the app's processes."""
+        hubcore.sync.portal().call(self.app.clear_faults, _SKIP)
 
     def _publishers(self, target: str) -> set[str]:
         name = target.rpartition(".")[0]
@@ -136,9 +165,8 @@ class HubApp:
 
     def begin_test(self, timeout: float, expected: set[str]) -> None:
         """Make the topology healthy, forget earlier calls and faults, note who runs."""
-        portal = hubcore.sync.portal()
-        portal.call(self._healthy, timeout)
-        portal.call(self.app.clear_faults, _SKIP)
+        hubcore.sync.portal().call(self._healthy, timeout)
+        self._clear_faults()
         self._fetch_calls()  # what earlier tests left goes to the session's totals only
         self.calls = Calls(self._fetch_calls)
         self._expected = set(expected)
@@ -191,7 +219,16 @@ class HubApp:
         }
 
     def _fetch_calls(self) -> list[hubcore.CallRecord]:
-        records = hubcore.sync.portal().call(self.app.drain_calls, _SKIP)
+        return self._merge_calls(self._drain_app_calls())
+
+    def _drain_app_calls(self) -> list[hubcore.CallRecord]:
+        """The new call records of the app's processes (not of the test's own clients, whose
+        event loop may be the one waiting here). Blocks; safe from a worker thread."""
+        return hubcore.sync.portal().call(self.app.drain_calls, _SKIP)
+
+    def _merge_calls(self, records: list[hubcore.CallRecord]) -> list[hubcore.CallRecord]:
+        """Add the test's own new records (drained here, in the test's thread) to ``records``,
+        in the order the calls started; they count in the session's totals too."""
         for tracer in self.test_tracers:
             records.extend(tracer.drain())
         records.sort(key=lambda r: r.started)

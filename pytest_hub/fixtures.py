@@ -13,9 +13,18 @@ import pytest
 import hubcore
 import hubcore.sync
 from pytest_hub import _settings
+from pytest_hub._async_handle import AsyncHubApp
 from pytest_hub._handle import TEST_PROCESS, HubApp
 
-__all__ = ("HUB_APP_KEY", "SESSION_KEY", "HubSession", "hub_app", "hub_app_factory", "proxy")
+__all__ = (
+    "HUB_APP_KEY",
+    "SESSION_KEY",
+    "HubSession",
+    "_hub_handle",
+    "hub_app",
+    "hub_app_factory",
+    "proxy",
+)
 
 HUB_APP_KEY = pytest.StashKey[HubApp]()
 
@@ -72,17 +81,29 @@ def _begin(item: pytest.Item, handle: HubApp) -> HubApp:
     return handle
 
 
+def _is_async_test(request: pytest.FixtureRequest) -> bool:
+    return inspect.iscoroutinefunction(getattr(request.node, "function", None))
+
+
 @pytest.fixture
-def hub_app(request: pytest.FixtureRequest) -> HubApp:
+def hub_app(request: pytest.FixtureRequest, _hub_handle: HubApp) -> HubApp | AsyncHubApp:
     """The procfile topology, booted once per session (per xdist worker) and healthy again
     before each test.
 
     ``hub_app.calls`` (cross-process calls of this test), ``.inject(...)``, ``.kill(p)``,
     ``.restart(p)``, ``.pause(p)``, ``.processes``, ``.logs(p)``, ``.config(service)``.
+    In an async test it is an ``AsyncHubApp``: ``kill``, ``restart``, ``wait_ready`` and
+    ``calls.wait_for`` are awaited and ``inject`` is an ``async with``.
     The procfile comes from ``@pytest.mark.hub_procfile(path)``, ``--hub-procfile`` or the
     ``hub_procfile`` ini option; ``@pytest.mark.hub_replace(service, "module:Fake")`` runs a
     test double in place of a service.
     """
+    return AsyncHubApp(_hub_handle) if _is_async_test(request) else _hub_handle
+
+
+@pytest.fixture
+def _hub_handle(request: pytest.FixtureRequest) -> HubApp:
+    """The session's app for this test's procfile and replacements, made healthy for it."""
     item = request.node
     session = _session(request.config)
     procfile = _settings.marker_procfile(item) or session.settings.procfile
@@ -116,14 +137,14 @@ def hub_app_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Hu
 
 
 @pytest.fixture
-def proxy(request: pytest.FixtureRequest, hub_app: HubApp) -> Callable[..., Any]:
+def proxy(request: pytest.FixtureRequest, _hub_handle: HubApp) -> Callable[..., Any]:
     """``proxy(name, timeout=None, instance=None)``: awaitable methods in an async test,
     blocking ones in a sync test. The default timeout is ``hub_timeout`` (marker) or
     ``--hub-call-timeout``."""
     default = (
         _settings.marker_timeout(request.node) or _session(request.config).settings.call_timeout
     )
-    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+    if _is_async_test(request):
         client: hubcore.Client = request.getfixturevalue("_hub_async_client")
 
         def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
@@ -135,7 +156,7 @@ def proxy(request: pytest.FixtureRequest, hub_app: HubApp) -> Callable[..., Any]
 
         return make_async
 
-    sync_client = hub_app.sync_client()
+    sync_client = _hub_handle.sync_client()
 
     def make_sync(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
         return sync_client.get_proxy(name, timeout=timeout or default, instance=instance)
@@ -144,14 +165,15 @@ def proxy(request: pytest.FixtureRequest, hub_app: HubApp) -> Callable[..., Any]
 
 
 @pytest.fixture
-async def _hub_async_client(hub_app: HubApp) -> AsyncIterator[hubcore.Client]:
+async def _hub_async_client(_hub_handle: HubApp) -> AsyncIterator[hubcore.Client]:
     """A traced client in the test's own event loop (for async tests' proxies)."""
-    token = Path(hub_app.token_file).read_bytes()
-    async with hubcore.connect(hub_app.address, token=token, process=TEST_PROCESS) as client:
+    handle = _hub_handle
+    token = Path(handle.token_file).read_bytes()
+    async with hubcore.connect(handle.address, token=token, process=TEST_PROCESS) as client:
         tracer = client.tracer = hubcore.Tracer(TEST_PROCESS, 0)
-        hub_app.test_tracers.append(tracer)
+        handle.test_tracers.append(tracer)
         try:
             yield client
         finally:
-            hub_app.calls.refresh()
-            hub_app.test_tracers.remove(tracer)
+            handle.calls.refresh()
+            handle.test_tracers.remove(tracer)

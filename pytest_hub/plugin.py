@@ -18,12 +18,13 @@ from pytest_hub.fixtures import (
     HUB_APP_KEY,
     SESSION_KEY,
     _hub_async_client,
+    _hub_handle,
     hub_app,
     hub_app_factory,
     proxy,
 )
 
-__all__ = ("_hub_async_client", "hub_app", "hub_app_factory", "proxy")
+__all__ = ("_hub_async_client", "_hub_handle", "hub_app", "hub_app_factory", "proxy")
 
 MARKERS = (
     "hub_timeout(seconds): default call timeout of the `proxy` fixture in this test.",

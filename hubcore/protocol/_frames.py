@@ -14,10 +14,17 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from hubcore._errors import PayloadTooLarge, ProtocolError
+from hubcore._errors import HubError, PayloadTooLarge, ProtocolError
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec
 
-__all__ = ("DEFAULT_MAX_FRAME", "HEADER", "FrameDecoder", "Kind", "encode_frame")
+__all__ = (
+    "DEFAULT_MAX_FRAME",
+    "HEADER",
+    "FrameDecoder",
+    "Kind",
+    "encode_frame",
+    "unencodable_argument",
+)
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = 4
@@ -126,3 +133,31 @@ class FrameDecoder:
                 f"malformed frame: expected [kind, id, ...], got a {type(frame).__name__}"
             )
         return frame
+
+
+def unencodable_argument(
+    what: str, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
+) -> TypeError:
+    """The error for a call that cannot be encoded, naming the argument at fault.
+
+    :param what: the call, as ``"object.method"``.
+    :param exc: what encoding the whole frame raised.
+    :return: a ``TypeError`` to raise.
+    """
+    for i, value in enumerate(args):
+        try:
+            encode_frame([value])
+        except TypeError as inner:
+            return TypeError(
+                f"{what}: argument {i} ({type(value).__name__}) cannot be sent: {inner}"
+            )
+        except HubError:
+            break
+    for key, value in kwargs.items():
+        try:
+            encode_frame([value])
+        except TypeError as inner:
+            return TypeError(f"{what}: argument {key!r} cannot be sent: {inner}")
+        except HubError:
+            break
+    return TypeError(f"{what}: the call cannot be sent: {exc}")

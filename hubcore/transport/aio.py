@@ -5,6 +5,10 @@ four times the system calls of asyncio's transports, and a formatted KeyError pe
 on asyncio the bytes come from ``asyncio.Protocol.data_received`` instead. Writes made in one
 event-loop step are coalesced into one ``transport.write`` by a ``call_soon`` flush, without a
 writer task. trio keeps the anyio implementation (:mod:`hubcore.transport.unix`).
+
+A write that fails (the other end has closed) makes the loop drop the socket with bytes still
+unread in it, among them the other end's last frames (its GOODBYE). So each stream holds a
+second descriptor of its socket, and reads what is left through it when the connection is lost.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import cast
 
@@ -19,7 +24,7 @@ import anyio
 
 from hubcore._errors import ConnectionLost
 from hubcore.transport.base import ByteStream
-from hubcore.transport.unix import Credentials, peer_credentials
+from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
 __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
@@ -73,6 +78,8 @@ class AsyncioStream:
         self._pending: list[bytes] = []
         sock = transport.get_extra_info("socket")
         self._credentials = peer_credentials(sock) if sock is not None else Credentials()
+        # Keeps the socket readable after the loop closed its own descriptor (see above).
+        self._spare = socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
 
     @property
     def credentials(self) -> Credentials:
@@ -88,11 +95,25 @@ class AsyncioStream:
         self._wake(self._waiter)
 
     def _ended(self, exc: Exception | None, lost: bool = False) -> None:
+        if lost and exc is not None and not self._eof:
+            self._read_leftovers()
+        if lost and self._spare is not None:
+            self._spare.close()
+            self._spare = None
         self._eof = True
         self._closed = self._closed or lost
         self._lost = self._lost or exc
         self._wake(self._waiter)
         self._wake(self._drain)
+
+    def _read_leftovers(self) -> None:
+        """What the other end sent before the connection broke (never blocks)."""
+        if self._spare is None:
+            return
+        self._spare.setblocking(False)
+        with contextlib.suppress(OSError):  # nothing more (EAGAIN), or reset after the data
+            while data := self._spare.recv(RECEIVE_SIZE):
+                self._chunks.append(data)
 
     def _resume(self) -> None:
         self._paused = False

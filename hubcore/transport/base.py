@@ -21,7 +21,8 @@ class PeerCredentials(Protocol):
 class ByteStream(Protocol):
     """A reliable, ordered, connected byte stream.
 
-    ``receive`` returns ``b""`` at end of stream. Failures raise ``ConnectionLost``.
+    ``receive`` returns ``b""`` at end of stream. Failures raise ``ConnectionLost``. Bytes that
+    arrived before a ``send`` failed can still be received (the other end's last frames).
     """
 
     @property

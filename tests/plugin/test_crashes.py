@@ -130,7 +130,7 @@ def test_kill_wait_ready_then_call(hub_app, proxy):
 async def test_kill_then_call_in_an_async_test(hub_app, proxy):
     counter = proxy("counter", timeout=10)
     before = await counter.get_pid()
-    hub_app.kill("background")
+    await hub_app.kill("background")
     assert await counter.get_pid() != before
 
 

@@ -200,7 +200,7 @@ import hubcore
 @pytest.mark.anyio
 async def test_inject_in_an_async_test(proxy, hub_app):
     started = time.monotonic()
-    with hub_app.inject("counter.increment", delay=5):
+    async with hub_app.inject("counter.increment", delay=5):
         with pytest.raises(hubcore.CallTimeout):
             await proxy("counter").increment()
     assert time.monotonic() - started < 2
@@ -212,8 +212,8 @@ async def test_inject_in_an_async_test(proxy, hub_app):
 def test_inject_in_an_async_test_takes_effect_at_once(
     pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    """``hub_app.inject`` (and the hub_timeout marker) in an async test: the fault is in place
-    and removed without waiting for the test's own client, whose event loop is blocked in it."""
+    """``async with hub_app.inject`` (and the hub_timeout marker) in an async test: the fault
+    is in place for the block and gone after it, without asking the test's own client."""
     pytester.makepyfile(test_inject=INJECT_ASYNC)
     run = inner.run(procfile=inner.toy)
     assert run.outcomes == {"test_inject_in_an_async_test[asyncio]": "passed"}
