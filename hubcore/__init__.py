@@ -22,6 +22,7 @@ from hubcore._errors import (
 from hubcore._hub import Hub, serve_hub
 from hubcore._procfile import load_procfile
 from hubcore._proxy import ObjectEvent, Proxy
+from hubcore._rundir import app_rundir
 from hubcore._service import Service, ServiceContext
 from hubcore._subscriptions import Subscription
 from hubcore._supervisor import ProcessRecord, ProcessState
@@ -54,6 +55,7 @@ __all__ = (
     "ServiceContext",
     "Subscription",
     "Tracer",
+    "app_rundir",
     "connect",
     "get_proxy",
     "load_procfile",

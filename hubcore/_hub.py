@@ -30,14 +30,15 @@ from hubcore._peer import CallHandler, Connection
 from hubcore.protocol import DEFAULT_MAX_FRAME
 from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
-__all__ = ("CONTROL_TARGET", "HUB_TARGET", "Hub", "serve_hub")
+__all__ = ("CONTROL_TARGET", "HUB_SOCKET", "HUB_TARGET", "TOKEN_FILE", "Hub", "serve_hub")
 
 log = logging.getLogger("hubcore.hub")
 
 HUB_TARGET = "$hub"
 _EXITED = frozenset({"crashed", "failed", "stopped", "backoff"})
 CONTROL_TARGET = "$client"  # what each client serves to the hub (see _client._Control)
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # beside the socket
+HUB_SOCKET = "hub.sock"  # the socket's name in a run directory that serve_hub creates
 
 
 class Hub(CallHandler):
@@ -270,7 +271,7 @@ async def serve_hub(
 def _prepare_rundir(address: str | os.PathLike[str] | None) -> tuple[str, bool]:
     if address is None:
         rundir = tempfile.mkdtemp(prefix="hubcore-")
-        return str(Path(rundir) / "hub.sock"), True
+        return str(Path(rundir) / HUB_SOCKET), True
     path = Path(address).absolute()
     check_path(str(path))  # before creating any directory
     created = not path.parent.exists()

@@ -1,7 +1,7 @@
 """The ``hubcore`` command: run a procfile app and talk to it from the shell.
 
 Commands live in one module per group: ``_dev`` (dev), ``_daemon`` (start, stop), ``_inspect``
-(ps, objects, logs), ``_control`` (call, restart); ``_common`` finds the app and its run
+(ps, objects, logs, env), ``_control`` (call, restart); ``_common`` finds the app and its run
 directory. Every failure the user can act on is one ``hubcore: error: ...`` line on stderr and
 exit code 1 (2 for usage errors, from argparse); a Python traceback means a bug.
 """

@@ -27,7 +27,7 @@ from hubcore.cli._control import parse_value, plain
 
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
 BOOT_SECONDS = 60
-COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs")
+COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env")
 
 
 class Lines:
