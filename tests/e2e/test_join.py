@@ -1,5 +1,5 @@
-"""Joining a running app from a process outside its procfile: ``hubcore.connect(app=...)``
-and ``hubcore env``.
+"""Joining a running app from a process outside its procfile: ``hubcore.connect(app=...)``,
+``hubcore env``, and the web server of docs/apps.md, on uvloop.
 
 The apps here run in their *default* run directory (no ``--rundir``), under a private
 ``XDG_RUNTIME_DIR``: that is the directory ``connect(app=)`` and ``hubcore env`` work out on
@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +25,13 @@ import pytest
 
 import hubcore
 import hubcore.sync
-from tests.e2e.test_cli import Cli, assert_gone, assert_one_line_error
+from tests.e2e.test_cli import Cli, Lines, assert_gone, assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 BASIC = ROOT / "tests" / "apps" / "basic" / "procfile.py"
+WEB = ROOT / "tests" / "apps" / "outside" / "web.py"
+WEB_HEADER = "# tests/apps/outside/web.py\n"
+HTTP_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -67,6 +72,56 @@ def stop_basic(cli: Cli) -> None:
     stopped = hubcore_cli("stop", "--app", str(BASIC))
     assert stopped.returncode == 0, stopped.stderr
     assert_gone(procs)
+
+
+def doc_block(page: str, header: str) -> str:
+    """The ```python block of ``docs/<page>`` whose first line is ``header``."""
+    text = (ROOT / "docs" / page).read_text()
+    for block in text.split("```python\n")[1:]:
+        if block.startswith(header):
+            return block.split("```", 1)[0]
+    raise AssertionError(f"docs/{page} has no python block starting with {header!r}")
+
+
+# --- the web server of docs/apps.md -----------------------------------------------------------
+
+
+def test_apps_doc_shows_the_web_server_as_it_is_in_the_repository() -> None:
+    assert doc_block("apps.md", WEB_HEADER) == WEB_HEADER + WEB.read_text()
+
+
+@pytest.mark.timeout(120)
+def test_web_server_on_uvloop_joins_a_started_app_by_its_procfile(cli: Cli) -> None:
+    """``hubcore start`` (default run dir), then the docs' aiohttp server on uvloop, which finds
+    the app through ``connect(app=...)``: its page answers with the app's own counter."""
+    pytest.importorskip("uvloop", reason="the docs' web server runs on uvloop")
+    start_basic(cli)
+    assert hubcore_cli("call", "counter.increment", "5", "--app", str(BASIC)).stdout == "5\n"
+    web = subprocess.Popen(
+        [sys.executable, str(WEB), "0"],
+        cwd=ROOT,  # the server names the app as tests/apps/basic
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert web.stdout is not None
+        out = Lines(web.stdout)
+        url = out.wait_for(r"serving (http://\S+)").group(1)
+        for expected in (6, 7):  # the count the CLI call left, plus one per page
+            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+                assert json.load(response) == {"count": expected}
+
+        web.send_signal(signal.SIGTERM)
+
+        assert web.wait(30) == 0, out.text(join_timeout=5)
+    finally:
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGKILL)
+        web.wait(10)
+    assert hubcore_cli("call", "counter.increment", "--app", str(BASIC)).stdout == "8\n"
+    stop_basic(cli)
 
 
 # --- hubcore env ------------------------------------------------------------------------------
