@@ -33,6 +33,7 @@ from hubcore._errors import BootFailed, HubError
 from hubcore._hub import HUB_SOCKET, Hub, serve_hub
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._proxy import Proxy
+from hubcore._records import LIVE_STATES
 from hubcore._rundir import PID_FILE, SPEC_FILE, app_rundir
 from hubcore._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
 from hubcore._tracing import CallRecord
@@ -183,16 +184,34 @@ class App:
         """Wait until every process instance is up and has started its services.
 
         :raises BootFailed: a service's start() raised, or a process failed (crash loop).
-        :raises TimeoutError: not ready within ``timeout``.
+        :raises TimeoutError: not ready within ``timeout``; the message names each process
+            instance that was not, with its state.
         """
         supervisor = self._supervisor()
-        with anyio.fail_after(timeout):
-            while True:
-                changed = self._changed
-                self._raise_failures(supervisor)
-                if all(self.healthy(r) for r in supervisor.records.values()):
-                    return
-                await changed.wait()
+        try:
+            with anyio.fail_after(timeout):
+                while True:
+                    changed = self._changed
+                    self._raise_failures(supervisor)
+                    if all(self.healthy(r) for r in supervisor.records.values()):
+                        return
+                    await changed.wait()
+        except TimeoutError:
+            late = self.not_ready()
+            if not late:  # all ready at the deadline after all
+                return
+            raise TimeoutError(
+                f"the app was not ready within {timeout:g}s: {'; '.join(late)}"
+            ) from None
+
+    def not_ready(self) -> list[str]:
+        """The process instances that are not ready, each with its state and why.
+
+        :return: e.g. ``["worker.1 (running, pid 4242, not reported ready)"]``; empty when
+            every process runs and has started its services.
+        """
+        records = self._supervisor().records.values()
+        return [_not_ready(r) for r in records if not self.healthy(r)]
 
     def _raise_failures(self, supervisor: Supervisor) -> None:
         for label, failure in self._failures.items():
@@ -342,6 +361,14 @@ class App:
         if action == "spec":
             return self.spec.to_dict()
         raise HubError(f"unknown control action {action!r}: restart, logs or spec")
+
+
+def _not_ready(record: ProcessRecord) -> str:
+    """``"worker.1 (running, pid 123, not reported ready)"``: a process and why it is not ready."""
+    pid = f"pid {record.pid}" if record.pid is not None else "no pid yet"
+    live = record.state in LIVE_STATES
+    why = "not reported ready" if live or not record.reason else record.reason
+    return f"{record.label} ({record.state.value}, {pid}, {why})"
 
 
 def _replace_services(spec: AppSpec, replace: Mapping[str, str]) -> AppSpec:

@@ -280,7 +280,4 @@ async def _wait_ready(app: App) -> None:
     except TimeoutError as exc:
         if isinstance(exc, HubError):
             raise
-        raise CliError(
-            f"the app's processes were not all ready within {app.boot_timeout:g}s "
-            "(see the output above, or raise --boot-timeout)"
-        ) from exc
+        raise CliError(f"{exc}; see the output above, or raise --boot-timeout") from exc

@@ -275,6 +275,31 @@ def test_dev_boot_failure_is_reported_without_a_cli_traceback(cli: Cli, tmp_path
     assert not (cli.rundir / "supervisor.pid").exists()
 
 
+@pytest.mark.timeout(90)
+def test_dev_boot_timeout_names_the_process_that_was_not_ready(cli: Cli, tmp_path: Path) -> None:
+    procfile = write_app(
+        tmp_path,
+        """
+        import anyio
+        import hubcore
+
+        class Svc(hubcore.Service):
+            async def start(self):
+                await anyio.sleep_forever()  # never ready; the stop's SIGTERM cancels it
+        """,
+    )
+    result = cli.run("dev", str(procfile), "--boot-timeout", "3")
+
+    assert_one_line_error(result, "the app was not ready within 3s: background.0 (")
+    # Under load the worker may not even have been spawned by then: no pid yet.
+    assert re.search(
+        r"background\.0 \((starting, no pid yet|running, pid \d+), not reported ready\); "
+        r"see the output above, or raise --boot-timeout$",
+        result.stderr.strip(),
+    ), result.stderr
+    assert not (cli.rundir / "supervisor.pid").exists()
+
+
 # --- start and the commands that talk to a running app ----------------------------------------
 
 
