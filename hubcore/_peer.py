@@ -35,6 +35,7 @@ from hubcore._errors import (
     HubError,
     PayloadTooLarge,
     ProtocolError,
+    reason,
     remote_error,
 )
 from hubcore.protocol import DEFAULT_MAX_FRAME, FrameDecoder, Kind, encode_frame
@@ -141,11 +142,12 @@ class Connection:
                 self._handle_all(self._early)
                 await self._reader()
             except ProtocolError as exc:
-                log.warning("%s: protocol violation, closing the connection: %s", self.label, exc)
-                self.close_reason = f"protocol violation: {exc}"
-                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {exc}"])
+                why = reason(exc)
+                log.warning("%s: protocol violation, closing the connection: %s", self.label, why)
+                self.close_reason = f"protocol violation: {why}"
+                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {why}"])
             except ConnectionLost as exc:
-                self.close_reason = str(exc)
+                self.close_reason = reason(exc)
             finally:
                 self._closed()
                 tg.cancel_scope.cancel()
@@ -180,7 +182,7 @@ class Connection:
                     await self._stream.send(out[0] if len(out) == 1 else b"".join(out))
                 self._drained.set()
         except ConnectionLost as exc:
-            self.close_reason = self.close_reason or str(exc)
+            self.close_reason = self.close_reason or reason(exc)
             self._closed()
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()

@@ -26,7 +26,7 @@ import psutil
 
 from hubcore._api import connect, set_default_client
 from hubcore._client import Client
-from hubcore._errors import BootFailed
+from hubcore._errors import BootFailed, describe
 from hubcore._procfile import AppSpec, ServiceSpec
 from hubcore._service import ServiceContext, call_hook, load_class
 
@@ -73,7 +73,7 @@ class Worker:
             except Exception as exc:
                 raise BootFailed(
                     f"service {svc.name!r} failed to start in {self.process}.{self.instance}: "
-                    f"{type(exc).__name__}: {exc}",
+                    f"{describe(exc)}",
                     service=svc.name,
                     process=self.process,
                     remote_traceback="".join(traceback.format_exception(exc)),

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hubcore._errors import HubError
+from hubcore._errors import HubError, reason
 from hubcore.cli import _control, _daemon, _dev, _inspect
 from hubcore.cli._common import CliError
 
@@ -62,5 +62,5 @@ def _user_error(exc: BaseException) -> str | None:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     if isinstance(exc, CliError | HubError | OSError):
-        return str(exc) or type(exc).__name__
+        return reason(exc)
     return None

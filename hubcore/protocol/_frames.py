@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from hubcore._errors import PayloadTooLarge, ProtocolError
+from hubcore._errors import PayloadTooLarge, ProtocolError, describe
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec
 
 __all__ = ("DEFAULT_MAX_FRAME", "HEADER", "FrameDecoder", "Kind", "encode_frame")
@@ -111,7 +111,7 @@ class FrameDecoder:
         try:
             frame = self._codec.unpackb(body)
         except Exception as exc:
-            raise ProtocolError(f"undecodable frame: {exc}") from exc
+            raise ProtocolError(f"undecodable frame: {describe(exc)}") from exc
         finally:
             body.release()
         if (
