@@ -135,8 +135,10 @@ async def _boot_and_serve(worker: Worker, client: Client) -> int:
     try:
         await worker.start_all()
     except BootFailed as exc:
+        # Printed first: once reported, the supervisor stops this process, and the traceback
+        # must be in its output (the logs, `hubcore dev`) all the same.
+        print(exc.remote_traceback.rstrip(), file=sys.stderr, flush=True)
         await client.hub_call("report", "boot_failed", _failure(exc))
-        print(exc.remote_traceback, file=sys.stderr, flush=True)
         return BOOT_FAILED_EXIT
     await client.hub_call("report", "ready", {})
     await anyio.sleep_forever()

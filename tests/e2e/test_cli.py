@@ -26,6 +26,7 @@ from hubcore._supervisor import kill_tree, sweep_pidfile
 from hubcore.cli._control import parse_value, plain
 
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
+BOOT_FAILURE = Path(__file__).parent / "apps_extra" / "boot_failure" / "procfile.py"
 BOOT_SECONDS = 60
 COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env")
 
@@ -298,6 +299,22 @@ def test_dev_boot_timeout_names_the_process_that_was_not_ready(cli: Cli, tmp_pat
         result.stderr.strip(),
     ), result.stderr
     assert not (cli.rundir / "supervisor.pid").exists()
+
+
+@pytest.mark.timeout(90)
+def test_dev_boot_failure_prints_the_service_traceback_once(cli: Cli) -> None:
+    """The worker's traceback is echoed with its label; the error line points at it."""
+    result = cli.run("dev", str(BOOT_FAILURE))
+
+    assert_one_line_error(
+        result,
+        "service 'settings' failed to start in background.0: ValueError: bad config",
+        "(its traceback is above)",
+    )
+    output = result.stdout + result.stderr
+    assert output.count("Traceback (most recent call last)") == 1, output
+    assert output.count('raise ValueError("bad config")') == 1, output
+    assert 'background.0   |     raise ValueError("bad config")' in result.stdout
 
 
 # --- start and the commands that talk to a running app ----------------------------------------
