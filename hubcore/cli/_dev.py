@@ -32,7 +32,7 @@ import anyio
 import psutil
 
 from hubcore._app import App
-from hubcore._errors import BootFailed, HubError
+from hubcore._errors import BootFailed, HubError, reason
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
@@ -286,4 +286,4 @@ async def _wait_ready(app: App) -> None:
     except TimeoutError as exc:
         if isinstance(exc, HubError):
             raise
-        raise CliError(f"{exc}; see the output above, or raise --boot-timeout") from exc
+        raise CliError(f"{reason(exc)}; see the output above, or raise --boot-timeout") from exc
