@@ -32,6 +32,7 @@ from hubcore._proxy_ops import (
     subscribe,
     with_timeout,
 )
+from hubcore._rundir import app_rundir
 from hubcore._service import Service, ServiceContext
 from hubcore._subscriptions import Subscription
 from hubcore._supervisor import ProcessRecord, ProcessState
@@ -64,6 +65,7 @@ __all__ = (
     "ServiceContext",
     "Subscription",
     "Tracer",
+    "app_rundir",
     "broadcast",
     "call",
     "connect",

@@ -14,7 +14,9 @@ import anyio.lowlevel
 from hubcore._backend import running_backend
 from hubcore._client import Client, Publication
 from hubcore._errors import HubError
+from hubcore._hub import TOKEN_FILE
 from hubcore._proxy import Proxy
+from hubcore._rundir import find_app
 from hubcore.protocol import DEFAULT_MAX_FRAME
 
 __all__ = (
@@ -33,6 +35,7 @@ ENV_TOKEN_FILE = "HUBCORE_TOKEN_FILE"
 def connect(
     address: str | os.PathLike[str] | None = None,
     *,
+    app: str | os.PathLike[str] | None = None,
     token: bytes | str | None = None,
     process: str | None = None,
     instance: int | None = None,
@@ -41,10 +44,19 @@ def connect(
     """A client for the hub at ``address``; use it as ``async with connect(...) as client``.
 
     :param address: the hub's socket; by default ``$HUBCORE_ADDRESS``.
+    :param app: instead of an address, the procfile (or its folder) of a running app: join the
+        hub in its run directory, :func:`hubcore.app_rundir`, as the ``hubcore`` command does.
     :param token: the hub's token; by default read from ``$HUBCORE_TOKEN_FILE``, else from the
-        ``token`` file beside the socket.
-    :raises HubError: no address given and ``HUBCORE_ADDRESS`` is not set, or no token found.
+        ``token`` file beside the socket (with ``app``: from the app's run directory).
+    :raises HubError: no address given and ``HUBCORE_ADDRESS`` is not set, or no token found;
+        with ``app``: no procfile there, or no app runs for it (the message says how to start it).
+    :raises TypeError: both ``address`` and ``app`` were given.
     """
+    if app is not None:
+        if address is not None:
+            raise TypeError("connect() takes an address or app=, not both")
+        address, app_token = find_app(app)
+        token = app_token if token is None else token
     path = str(address) if address is not None else os.environ.get(ENV_ADDRESS)
     if not path:
         raise HubError(
@@ -65,7 +77,7 @@ def connect(
 def _token(address: str, token: bytes | str | None) -> bytes:
     if token is not None:
         return token.encode() if isinstance(token, str) else token
-    candidates = [os.environ.get(ENV_TOKEN_FILE), str(Path(address).parent / "token")]
+    candidates = [os.environ.get(ENV_TOKEN_FILE), str(Path(address).parent / TOKEN_FILE)]
     for candidate in filter(None, candidates):
         try:
             return Path(candidate).read_bytes().strip()

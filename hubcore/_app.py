@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Container, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -32,27 +30,15 @@ import anyio.abc
 from hubcore._api import connect
 from hubcore._client import Client
 from hubcore._errors import BootFailed, HubError
-from hubcore._hub import Hub, serve_hub
+from hubcore._hub import HUB_SOCKET, Hub, serve_hub
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._proxy import Proxy
+from hubcore._records import LIVE_STATES
+from hubcore._rundir import PID_FILE, SPEC_FILE, app_rundir
 from hubcore._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
 from hubcore._tracing import CallRecord
 
-__all__ = ("App", "default_rundir")
-
-SPEC_FILE = "app.json"
-PID_FILE = "supervisor.pid"
-
-
-def default_rundir(procfile: Path) -> Path:
-    """Where an app keeps its hub socket, token and pid files: per user, per procfile path."""
-    if procfile.is_dir():
-        procfile = procfile / "procfile.py"
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
-        tempfile.gettempdir(), f"hubcore-{os.getuid()}"
-    )
-    digest = hashlib.sha1(str(procfile.resolve()).encode()).hexdigest()[:8]
-    return Path(base) / f"{procfile.resolve().parent.name[:20]}-{digest}"
+__all__ = ("App",)
 
 
 class App:
@@ -72,7 +58,7 @@ class App:
     ) -> None:
         spec = procfile if isinstance(procfile, AppSpec) else load_procfile(procfile)
         self.spec = _replace_services(spec, replace or {})
-        self.rundir = Path(rundir) if rundir is not None else default_rundir(self.spec.path)
+        self.rundir = Path(rundir) if rundir is not None else app_rundir(self.spec.path)
         self.boot_timeout = boot_timeout
         self._grace = grace
         self._log_stream = log_stream
@@ -107,7 +93,7 @@ class App:
 
     async def _boot(self) -> None:
         self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.hub = hub = await self._stack.enter_async_context(serve_hub(self.rundir / "hub.sock"))
+        self.hub = hub = await self._stack.enter_async_context(serve_hub(self.rundir / HUB_SOCKET))
         hub.on_report = self._on_report
         hub.on_control = self._on_control
         (self.rundir / SPEC_FILE).write_text(json.dumps(self.spec.to_dict()))
@@ -198,16 +184,34 @@ class App:
         """Wait until every process instance is up and has started its services.
 
         :raises BootFailed: a service's start() raised, or a process failed (crash loop).
-        :raises TimeoutError: not ready within ``timeout``.
+        :raises TimeoutError: not ready within ``timeout``; the message names each process
+            instance that was not, with its state.
         """
         supervisor = self._supervisor()
-        with anyio.fail_after(timeout):
-            while True:
-                changed = self._changed
-                self._raise_failures(supervisor)
-                if all(self.healthy(r) for r in supervisor.records.values()):
-                    return
-                await changed.wait()
+        try:
+            with anyio.fail_after(timeout):
+                while True:
+                    changed = self._changed
+                    self._raise_failures(supervisor)
+                    if all(self.healthy(r) for r in supervisor.records.values()):
+                        return
+                    await changed.wait()
+        except TimeoutError:
+            late = self.not_ready()
+            if not late:  # all ready at the deadline after all
+                return
+            raise TimeoutError(
+                f"the app was not ready within {timeout:g}s: {'; '.join(late)}"
+            ) from None
+
+    def not_ready(self) -> list[str]:
+        """The process instances that are not ready, each with its state and why.
+
+        :return: e.g. ``["worker.1 (running, pid 4242, not reported ready)"]``; empty when
+            every process runs and has started its services.
+        """
+        records = self._supervisor().records.values()
+        return [_not_ready(r) for r in records if not self.healthy(r)]
 
     def _raise_failures(self, supervisor: Supervisor) -> None:
         for label, failure in self._failures.items():
@@ -357,6 +361,14 @@ class App:
         if action == "spec":
             return self.spec.to_dict()
         raise HubError(f"unknown control action {action!r}: restart, logs or spec")
+
+
+def _not_ready(record: ProcessRecord) -> str:
+    """``"worker.1 (running, pid 123, not reported ready)"``: a process and why it is not ready."""
+    pid = f"pid {record.pid}" if record.pid is not None else "no pid yet"
+    live = record.state in LIVE_STATES
+    why = "not reported ready" if live or not record.reason else record.reason
+    return f"{record.label} ({record.state.value}, {pid}, {why})"
 
 
 def _replace_services(spec: AppSpec, replace: Mapping[str, str]) -> AppSpec:

@@ -20,12 +20,62 @@ __all__ = (
     "ProcfileError",
     "ProtocolError",
     "RemoteError",
+    "describe",
+    "reason",
     "remote_error",
 )
 
 
 class HubError(Exception):
     """Root of every error raised by hubcore."""
+
+
+# What an exception that carries no message means, by class name (the first along its MRO, so
+# subclasses are covered; by name, so that this module imports nothing).
+_MEANINGS = {
+    "TimeoutError": "timed out",
+    "ConnectionResetError": "the other end reset the connection",
+    "BrokenPipeError": "the other end closed the connection",
+    "ConnectionAbortedError": "the connection was aborted",
+    "ConnectionRefusedError": "nothing accepts connections there",
+    "BrokenResourceError": "the connection broke",
+    "ClosedResourceError": "the connection was already closed on this side",
+    "EndOfStream": "the other end closed the connection",
+}
+
+
+def reason(exc: BaseException) -> str:
+    """Why ``exc`` was raised, to end a message with: never empty.
+
+    Its message if it has one; else what its type means and its cause, with the type name:
+    ``TimeoutError()`` gives ``"timed out (TimeoutError)"``.
+    """
+    text = str(exc)
+    if text:
+        return text
+    explained = _explain(exc)
+    return (
+        f"{explained} ({type(exc).__name__})" if explained else f"{type(exc).__name__} (no message)"
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """``"ValueError: bad config"``, and for an exception without a message its type name and
+    what it means (``"TimeoutError (timed out)"``), never a name followed by an empty text."""
+    text, name = str(exc), type(exc).__name__
+    if text:
+        return f"{name}: {text}"
+    explained = _explain(exc)
+    return f"{name} ({explained})" if explained else name
+
+
+def _explain(exc: BaseException) -> str:
+    """What an exception without a message means, and its cause's reason ("" if neither)."""
+    meaning = next(
+        (_MEANINGS[c.__name__] for c in type(exc).__mro__ if c.__name__ in _MEANINGS), ""
+    )
+    cause = reason(exc.__cause__) if exc.__cause__ is not None else ""
+    return ": ".join(filter(None, (meaning, cause)))
 
 
 class CallTimeout(HubError, TimeoutError):
@@ -134,7 +184,8 @@ class RemoteError(HubError):
 
     def __str__(self) -> str:
         where = f" in {self.process}.{self.instance}" if self.process else ""
-        head = f"{self.remote_type}{where}: {self.message}"
+        said = f": {self.message}" if self.message else " (raised without a message)"
+        head = f"{self.remote_type}{where}{said}"
         if self.remote_traceback:
             return f"{head}\n\nRemote traceback:\n{self.remote_traceback.rstrip()}"
         return head

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -47,6 +48,18 @@ async def _next_frame(stream: ByteStream, decoder: FrameDecoder, frames: list[li
     return frames.pop(0)
 
 
+@contextlib.contextmanager
+def _within(timeout: float) -> Iterator[None]:
+    """Bound the handshake; a silent other end gets a TimeoutError that says so."""
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except TimeoutError:
+        raise TimeoutError(
+            f"the other end did not complete the handshake within {timeout:g} s"
+        ) from None
+
+
 def _expect(frame: list[Any], kind: Kind, size: int) -> list[Any]:
     if frame[0] == Kind.ERROR and len(frame) >= 4:
         raise AuthenticationFailed(str(frame[3]))
@@ -56,17 +69,18 @@ def _expect(frame: list[Any], kind: Kind, size: int) -> list[Any]:
 
 
 async def initiate(
-    stream: ByteStream, token: bytes, info: dict[str, Any]
+    stream: ByteStream, token: bytes, info: dict[str, Any], *, timeout: float = HANDSHAKE_TIMEOUT
 ) -> tuple[dict[str, Any], FrameDecoder, list[list[Any]]]:
     """Run the client side of the handshake.
 
     :raises AuthenticationFailed: the server refused the token, or could not prove it holds it.
+    :raises TimeoutError: the server did not complete it within ``timeout`` seconds.
     :return: the server's info, the decoder and any frames that followed the handshake.
     """
     decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
     frames: list[list[Any]] = []
     nonce = secrets.token_bytes(NONCE_SIZE)
-    with anyio.fail_after(HANDSHAKE_TIMEOUT):
+    with _within(timeout):
         await stream.send(encode_frame([Kind.HELLO, 0, PROTOCOL_VERSION, nonce, info]))
         challenge = _expect(await _next_frame(stream, decoder, frames), Kind.CHALLENGE, 5)
         if not verify(token, b"server", nonce, challenge[3]):
@@ -81,17 +95,18 @@ async def initiate(
 
 
 async def accept(
-    stream: ByteStream, token: bytes, info: dict[str, Any]
+    stream: ByteStream, token: bytes, info: dict[str, Any], *, timeout: float = HANDSHAKE_TIMEOUT
 ) -> tuple[dict[str, Any], FrameDecoder, list[list[Any]]]:
     """Run the server side of the handshake.
 
     :raises AuthenticationFailed: wrong token or foreign uid (the peer got an ERROR first).
+    :raises TimeoutError: the client did not complete it within ``timeout`` seconds.
     :return: the client's info, the decoder and any frames that followed the handshake.
     """
     decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
     frames: list[list[Any]] = []
     nonce = secrets.token_bytes(NONCE_SIZE)
-    with anyio.fail_after(HANDSHAKE_TIMEOUT):
+    with _within(timeout):
         hello = _expect(await _next_frame(stream, decoder, frames), Kind.HELLO, 5)
         await _check_uid(stream)
         if hello[2] != PROTOCOL_VERSION:

@@ -24,24 +24,30 @@ import anyio
 import anyio.abc
 
 from hubcore._directory import Directory, ObjectInfo
-from hubcore._errors import ConnectionLost, HubError
+from hubcore._errors import ConnectionLost, HubError, reason
+from hubcore._handshake import HANDSHAKE_TIMEOUT
 from hubcore._links import accept_link
 from hubcore._peer import CallHandler, Connection
 from hubcore.protocol import DEFAULT_MAX_FRAME
 from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
-__all__ = ("CONTROL_TARGET", "HUB_TARGET", "Hub", "serve_hub")
+__all__ = ("CONTROL_TARGET", "HUB_SOCKET", "HUB_TARGET", "TOKEN_FILE", "Hub", "serve_hub")
 
 log = logging.getLogger("hubcore.hub")
 
 HUB_TARGET = "$hub"
 _EXITED = frozenset({"crashed", "failed", "stopped", "backoff"})
 CONTROL_TARGET = "$client"  # what each client serves to the hub (see _client._Control)
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # beside the socket
+HUB_SOCKET = "hub.sock"  # the socket's name in a run directory that serve_hub creates
 
 
 class Hub(CallHandler):
-    """A running hub. Use :func:`serve_hub` to get one."""
+    """A running hub. Use :func:`serve_hub` to get one.
+
+    ``handshake_timeout`` is how long a new connection gets to authenticate (seconds) before
+    the hub drops it with a log line.
+    """
 
     def __init__(self, address: str, token: bytes, token_file: str, max_frame: int) -> None:
         self.address = address
@@ -49,6 +55,7 @@ class Hub(CallHandler):
         self.token_file = token_file
         self.rundir = str(Path(address).parent)
         self.max_frame = max_frame
+        self.handshake_timeout = HANDSHAKE_TIMEOUT
         self.directory = Directory()
         self.clients: dict[Connection, dict[str, Any]] = {}
         self.processes: dict[str, dict[str, Any]] = {}
@@ -65,7 +72,13 @@ class Hub(CallHandler):
     async def _on_stream(self, stream: ByteStream) -> None:
         info = {"hub_pid": os.getpid(), "rundir": self.rundir}
         conn = await accept_link(
-            stream, self.token, info, handler=self, what="hub", max_frame=self.max_frame
+            stream,
+            self.token,
+            info,
+            handler=self,
+            what="hub",
+            max_frame=self.max_frame,
+            handshake_timeout=self.handshake_timeout,
         )
         if conn is None:
             return
@@ -189,7 +202,7 @@ class Hub(CallHandler):
             try:
                 results.append(await conn.call(CONTROL_TARGET, method, args, timeout=timeout))
             except HubError as exc:
-                log.warning("%s did not answer %s: %s", conn.label, method, exc)
+                log.warning("%s did not answer %s: %s", conn.label, method, reason(exc))
 
         async with anyio.create_task_group() as tg:
             for conn, peer in list(self.clients.items()):
@@ -270,7 +283,7 @@ async def serve_hub(
 def _prepare_rundir(address: str | os.PathLike[str] | None) -> tuple[str, bool]:
     if address is None:
         rundir = tempfile.mkdtemp(prefix="hubcore-")
-        return str(Path(rundir) / "hub.sock"), True
+        return str(Path(rundir) / HUB_SOCKET), True
     path = Path(address).absolute()
     check_path(str(path))  # before creating any directory
     created = not path.parent.exists()

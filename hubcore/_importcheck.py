@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hubcore._errors import reason
+
 __all__ = ("front_of_sys_path", "import_problem", "valid_import_path")
 
 
@@ -38,7 +40,7 @@ def import_problem(root: Path, import_path: str) -> str | None:
     except SyntaxError as exc:
         return f"{exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}"
     except OSError as exc:
-        return f"cannot read {spec.origin}: {exc}"
+        return f"cannot read {spec.origin}: {reason(exc)}"
     names = _top_level_names(tree)
     if names is None or attr in names:
         return None

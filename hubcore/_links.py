@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from hubcore import _handshake
-from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError
+from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
+from hubcore._handshake import HANDSHAKE_TIMEOUT
 from hubcore._peer import CallHandler, Connection
 from hubcore.transport import ByteStream, connect_unix
 
@@ -42,12 +43,16 @@ async def accept_link(
     handler: CallHandler | None,
     what: str,
     max_frame: int,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
 ) -> Connection | None:
     """Authenticate an accepted stream; None (after one log line) if it failed."""
     try:
-        peer, decoder, frames = await _handshake.accept(stream, token, info)
+        peer, decoder, frames = await _handshake.accept(
+            stream, token, info, timeout=handshake_timeout
+        )
     except (AuthenticationFailed, ProtocolError, ConnectionLost, TimeoutError) as exc:
-        log.warning("%s refused a connection from pid %s: %s", what, stream.credentials.pid, exc)
+        pid = stream.credentials.pid
+        log.warning("%s refused a connection from pid %s: %s", what, pid, reason(exc))
         await stream.aclose()
         return None
     peer.setdefault("pid", stream.credentials.pid)

@@ -38,6 +38,7 @@ from hubcore._errors import (
     ConnectionLost,
     PayloadTooLarge,
     ProtocolError,
+    reason,
     remote_error,
 )
 from hubcore.protocol import DEFAULT_MAX_FRAME, FrameDecoder, Kind, encode_frame
@@ -150,11 +151,12 @@ class Connection:
                 self._handle_all(self._early)
                 await self._reader()
             except ProtocolError as exc:
-                log.warning("%s: protocol violation, closing the connection: %s", self.label, exc)
-                self.close_reason = f"protocol violation: {exc}"
-                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {exc}"])
+                why = reason(exc)
+                log.warning("%s: protocol violation, closing the connection: %s", self.label, why)
+                self.close_reason = f"protocol violation: {why}"
+                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {why}"])
             except ConnectionLost as exc:
-                self.close_reason = str(exc)
+                self.close_reason = reason(exc)
             finally:
                 self._closed()
                 tg.cancel_scope.cancel()
@@ -189,7 +191,7 @@ class Connection:
                     await self._stream.send(out[0] if len(out) == 1 else b"".join(out))
                 self._drained.set()
         except ConnectionLost as exc:
-            self.close_reason = self.close_reason or str(exc)
+            self.close_reason = self.close_reason or reason(exc)
             self._send_failed = True
             self._drained.set()
             await anyio.sleep(READ_GRACE)  # the reader ends it first, if the stream ended

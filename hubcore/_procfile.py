@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from hubcore._errors import ProcfileError
+from hubcore._errors import ProcfileError, describe
 from hubcore._importcheck import front_of_sys_path, import_problem, valid_import_path
 from hubcore._spec import (
     DEFAULT_PROCESS,
@@ -507,7 +507,7 @@ def _wrap(file: Path, exc: Exception) -> ProcfileError:
         if frame.filename == str(file):
             line = frame.lineno or 0
     where = f"{file}:{line}" if line else str(file)
-    return ProcfileError(f"{where}: {type(exc).__name__}: {exc}")
+    return ProcfileError(f"{where}: {describe(exc)}")
 
 
 def _run_procfile(file: Path) -> Callable[[ProcfileBuilder], object]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psutil
 
+from hubcore._errors import reason
+
 __all__ = (
     "descendants",
     "describe_exit",
@@ -123,7 +125,7 @@ def sweep_pidfile(path: Path) -> list[int]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable pidfile %s: %s", path, exc)
+        logger.warning("ignoring unreadable pidfile %s: %s", path, reason(exc))
         return []
     killed: list[int] = []
     for entry in entries if isinstance(entries, list) else []:

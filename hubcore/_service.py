@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubcore._client import Client, Publication
-from hubcore._errors import BootFailed
+from hubcore._errors import BootFailed, reason
 from hubcore._proxy import Proxy
 
 __all__ = ("Service", "ServiceContext", "call_hook", "load_class")
@@ -72,7 +72,7 @@ def load_class(import_path: str, service: str) -> type[Any]:
         return getattr(module, attr)  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as exc:
         raise BootFailed(
-            f"service {service!r}: cannot load {import_path}: {exc}", service=service
+            f"service {service!r}: cannot load {import_path}: {reason(exc)}", service=service
         ) from exc
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hubcore._directory import ObjectInfo
-from hubcore._errors import HubError
+from hubcore._errors import HubError, reason
 from hubcore._proxy import ObjectEvent
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Subscriptions:
             for event in events:
                 await self._attach(info, event)
         except Exception as exc:  # the new instance may already be gone again
-            log.warning("could not resubscribe to %s: %s", info.label, exc)
+            log.warning("could not resubscribe to %s: %s", info.label, reason(exc))
             return
         previous = self._seen.get((info.name, info.instance))
         self._seen[(info.name, info.instance)] = info.generation

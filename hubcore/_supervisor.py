@@ -55,6 +55,7 @@ import anyio.abc
 import anyio.to_thread
 import psutil
 
+from hubcore._errors import reason
 from hubcore._proctree import (
     descendants,
     describe_exit,
@@ -406,7 +407,7 @@ class Supervisor:
         record = slot.record
         slot.process = slot.ps = None
         record.pid = record.exit_code = record.signal = None
-        record.reason = f"spawn failed: {exc}"
+        record.reason = f"spawn failed: {reason(exc)}"
         if not slot.stopping:
             self._set_state(record, ProcessState.CRASHED)
 
@@ -600,7 +601,7 @@ class Supervisor:
         try:
             write_pidfile(self._pidfile, self.records.values())
         except OSError as exc:
-            logger.warning("could not write pidfile %s: %s", self._pidfile, exc)
+            logger.warning("could not write pidfile %s: %s", self._pidfile, reason(exc))
 
 
 def _set_exit(record: ProcessRecord, returncode: int) -> None:

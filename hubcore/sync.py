@@ -244,6 +244,7 @@ def _sync_to_async(fn: Callable[..., Any]) -> Callable[..., Any]:
 def connect(
     address: str | os.PathLike[str] | None = None,
     *,
+    app: str | os.PathLike[str] | None = None,
     token: bytes | str | None = None,
     process: str | None = None,
     instance: int | None = None,
@@ -251,7 +252,12 @@ def connect(
 ) -> Client:
     """See :func:`hubcore.connect`; the result is connected already (close it, or use ``with``)."""
     client = _api.connect(
-        address, token=token, process=process, instance=instance, max_frame_size=max_frame_size
+        address,
+        app=app,
+        token=token,
+        process=process,
+        instance=instance,
+        max_frame_size=max_frame_size,
     )
     return Client(client)
 

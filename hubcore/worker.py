@@ -26,7 +26,7 @@ import psutil
 
 from hubcore._api import connect, set_default_client
 from hubcore._client import Client
-from hubcore._errors import BootFailed
+from hubcore._errors import BootFailed, describe
 from hubcore._procfile import AppSpec, ServiceSpec
 from hubcore._service import ServiceContext, call_hook, load_class
 
@@ -73,7 +73,7 @@ class Worker:
             except Exception as exc:
                 raise BootFailed(
                     f"service {svc.name!r} failed to start in {self.process}.{self.instance}: "
-                    f"{type(exc).__name__}: {exc}",
+                    f"{describe(exc)}",
                     service=svc.name,
                     process=self.process,
                     remote_traceback="".join(traceback.format_exception(exc)),
@@ -135,8 +135,10 @@ async def _boot_and_serve(worker: Worker, client: Client) -> int:
     try:
         await worker.start_all()
     except BootFailed as exc:
+        # Printed first: once reported, the supervisor stops this process, and the traceback
+        # must be in its output (the logs, `hubcore dev`) all the same.
+        print(exc.remote_traceback.rstrip(), file=sys.stderr, flush=True)
         await client.hub_call("report", "boot_failed", _failure(exc))
-        print(exc.remote_traceback, file=sys.stderr, flush=True)
         return BOOT_FAILED_EXIT
     await client.hub_call("report", "ready", {})
     await anyio.sleep_forever()

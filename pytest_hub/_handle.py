@@ -180,13 +180,19 @@ class HubApp(AppFacts):
         previous test must not be taken for one of the next."""
         app = self.app
         assert app.supervisor is not None
-        with anyio.fail_after(timeout):
-            await app.ready()
-            for record in list(app.processes.values()):
-                pid = record.pid
-                if pid is not None and await anyio.to_thread.run_sync(self._dying, record):
-                    await app.supervisor.wait_until(record.label, _replaced(pid), timeout=timeout)
-            await app.ready()
+        supervisor = app.supervisor
+        try:
+            with anyio.fail_after(timeout):
+                await app.ready()
+                for record in list(app.processes.values()):
+                    pid = record.pid
+                    if pid is not None and await anyio.to_thread.run_sync(self._dying, record):
+                        await supervisor.wait_until(record.label, _replaced(pid), timeout=timeout)
+                await app.ready()
+        except TimeoutError:
+            late = "; ".join(app.not_ready()) or "a dying process was not replaced yet"
+            message = f"the app was not healthy again within {timeout:g}s: {late}"
+            raise TimeoutError(message) from None
 
     def _dying(self, record: hubcore.ProcessRecord) -> bool:
         """Dead, or (if the last test expected it to die) dying within a moment: a signal

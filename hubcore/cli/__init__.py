@@ -1,7 +1,7 @@
 """The ``hubcore`` command: run a procfile app and talk to it from the shell.
 
 Commands live in one module per group: ``_dev`` (dev), ``_daemon`` (start, stop), ``_inspect``
-(ps, objects, logs), ``_control`` (call, restart); ``_common`` finds the app and its run
+(ps, objects, logs, env), ``_control`` (call, restart); ``_common`` finds the app and its run
 directory. Every failure the user can act on is one ``hubcore: error: ...`` line on stderr and
 exit code 1 (2 for usage errors, from argparse); a Python traceback means a bug.
 """
@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hubcore._errors import HubError
+from hubcore._errors import HubError, reason
 from hubcore.cli import _control, _daemon, _dev, _inspect
 from hubcore.cli._common import CliError
 
@@ -62,5 +62,5 @@ def _user_error(exc: BaseException) -> str | None:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     if isinstance(exc, CliError | HubError | OSError):
-        return str(exc) or type(exc).__name__
+        return reason(exc)
     return None

@@ -1,9 +1,10 @@
 """What every command shares: finding the app and its run directory, connecting, tables.
 
 How commands find an app: ``--app PATH`` (a procfile.py or its folder) names the procfile; the
-run directory is ``default_rundir(procfile)`` (per user, per procfile path) unless ``--rundir``
-says otherwise. ``hubcore dev`` writes ``supervisor.pid``, ``hub.sock``, ``token``, ``app.json``,
-``pids.json`` and ``app.log`` there, and every other command reads them.
+run directory is ``app_rundir(procfile)`` (per user, per procfile path: ``hubcore._rundir``)
+unless ``--rundir`` says otherwise. ``hubcore dev`` writes ``supervisor.pid``, ``hub.sock``,
+``token``, ``app.json``, ``pids.json`` and ``app.log`` there, and every other command reads
+them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import TypeAlias
 
 import psutil
 
+from hubcore import _rundir
 from hubcore._api import connect
-from hubcore._app import PID_FILE, default_rundir
 from hubcore._client import Client
 from hubcore._errors import ConnectionLost
+from hubcore._rundir import DEFAULT_PROCFILE, HUB_SOCKET, TOKEN_FILE, app_rundir, same_process
 
 __all__ = (
     "LOG_FILE",
@@ -39,12 +41,8 @@ __all__ = (
 )
 
 LOG_FILE = "app.log"
-DEFAULT_PROCFILE = "procfile.py"
 APP_HELP = "the app's procfile.py, or a folder holding one (default: ./procfile.py)"
 RUNDIR_HELP = "the app's run directory (default: derived from the procfile's path)"
-# psutil's create_time has clock-tick resolution; a pid file is written just after its process
-# started, so a process created later than this after the file is a recycled pid.
-_CREATE_SLACK = 1.0
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -85,41 +83,20 @@ class Target:
 
 def target_of(app: str, rundir: str | None) -> Target:
     """Resolve a procfile argument (file or folder) and the run directory it uses."""
-    path = Path(app).expanduser().absolute()
-    if path.is_dir():
-        path = path / DEFAULT_PROCFILE
+    path = _rundir.procfile_path(app)
     if rundir:
         return Target(path, Path(rundir).expanduser().absolute(), rundir_given=True)
-    return Target(path, default_rundir(path))
+    return Target(path, app_rundir(path))
 
 
 def not_running(target: Target) -> CliError:
     """The error every command gives when no app answers in the run directory."""
-    return CliError(
-        f"no app running for {target.procfile} (run dir {target.rundir}); "
-        "start it with `hubcore dev` or `hubcore start`"
-    )
-
-
-def same_process(proc: psutil.Process, started_before: float) -> bool:
-    """Whether ``proc`` existed at ``started_before`` (epoch seconds): not a recycled pid."""
-    try:
-        return proc.create_time() <= started_before + _CREATE_SLACK
-    except psutil.Error:
-        return False
+    return CliError(_rundir.not_running_message(target.procfile, target.rundir))
 
 
 def running_supervisor(target: Target) -> psutil.Process | None:
     """The live process that runs the app (from ``supervisor.pid``), or ``None``."""
-    pidfile = target.rundir / PID_FILE
-    try:
-        pid = int(pidfile.read_text().strip())
-        written = pidfile.stat().st_mtime
-        proc = psutil.Process(pid)
-        alive = proc.status() != psutil.STATUS_ZOMBIE
-    except (OSError, ValueError, psutil.Error):
-        return None
-    return proc if alive and same_process(proc, written) else None
+    return _rundir.running_supervisor(target.rundir)
 
 
 @asynccontextmanager
@@ -130,9 +107,9 @@ async def connect_app(target: Target) -> AsyncIterator[Client]:
     """
     async with AsyncExitStack() as stack:
         try:
-            token = (target.rundir / "token").read_bytes()
+            token = (target.rundir / TOKEN_FILE).read_bytes()
             client = await stack.enter_async_context(
-                connect(str(target.rundir / "hub.sock"), token=token, process="cli")
+                connect(str(target.rundir / HUB_SOCKET), token=token, process="cli")
             )
         except (OSError, ConnectionLost) as exc:
             raise not_running(target) from exc

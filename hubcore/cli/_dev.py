@@ -32,7 +32,7 @@ import anyio
 import psutil
 
 from hubcore._app import App
-from hubcore._errors import HubError
+from hubcore._errors import BootFailed, HubError, reason
 from hubcore._procfile import AppSpec, load_procfile
 from hubcore._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
@@ -277,10 +277,13 @@ def force_kill(app: App | None) -> list[int]:
 async def _wait_ready(app: App) -> None:
     try:
         await app.ready(app.boot_timeout)
+    except BootFailed as exc:
+        # The traceback (or the failed process's last lines) is already in the output above,
+        # labelled with its process: the worker printed it on its stderr, which is echoed.
+        what = "traceback" if exc.service else "output"
+        first = str(exc).splitlines()[0]
+        raise CliError(f"{first} (its {what} is above)") from exc
     except TimeoutError as exc:
         if isinstance(exc, HubError):
             raise
-        raise CliError(
-            f"the app's processes were not all ready within {app.boot_timeout:g}s "
-            "(see the output above, or raise --boot-timeout)"
-        ) from exc
+        raise CliError(f"{reason(exc)}; see the output above, or raise --boot-timeout") from exc

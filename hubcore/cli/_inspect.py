@@ -1,4 +1,4 @@
-"""``hubcore ps`` / ``objects`` / ``logs``: look at a running app without changing it."""
+"""``hubcore ps`` / ``objects`` / ``logs`` / ``env``: look at a running app without changing it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from collections import deque
@@ -16,8 +17,9 @@ from typing import Any, BinaryIO
 import anyio
 import psutil
 
-from hubcore._app import SPEC_FILE
+from hubcore._api import ENV_ADDRESS, ENV_TOKEN_FILE
 from hubcore._directory import ObjectInfo
+from hubcore._rundir import HUB_SOCKET, SPEC_FILE, TOKEN_FILE, require_running
 from hubcore.cli._common import (
     CliError,
     Subparsers,
@@ -40,7 +42,7 @@ _LIVE = frozenset({"starting", "running", "stopping"})
 
 
 def add_parsers(sub: Subparsers) -> None:
-    """Register ``ps``, ``objects`` and ``logs``."""
+    """Register ``ps``, ``objects``, ``logs`` and ``env``."""
     ps = add_command(
         sub,
         "ps",
@@ -61,6 +63,7 @@ def add_parsers(sub: Subparsers) -> None:
     )
     objects.set_defaults(func=run_objects)
     _add_logs(sub)
+    _add_env(sub)
 
 
 def _add_logs(sub: Subparsers) -> None:
@@ -75,6 +78,26 @@ def _add_logs(sub: Subparsers) -> None:
     logs.add_argument("-n", type=int, default=100, metavar="N", help="lines (default 100)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(func=run_logs)
+
+
+def _add_env(sub: Subparsers) -> None:
+    env = add_command(
+        sub,
+        "env",
+        "Print the environment variables that join a running app, for the shell to eval.",
+        """
+        hubcore env --app myapp
+        eval "$(hubcore env --app myapp)" && python server.py
+        """,
+        details="""
+        Prints `export HUBCORE_ADDRESS=...` and `export HUBCORE_TOKEN_FILE=...` lines. With
+        them set, a program started from that shell joins the app through the default client
+        (hubcore.get_proxy, hubcore.sync.get_proxy). --json prints one JSON object instead.
+        If no app runs there, nothing is printed on stdout and the exit code is 1.
+        """,
+    )
+    env.add_argument("--json", action="store_true", help="print a JSON object instead")
+    env.set_defaults(func=run_env)
 
 
 # --- ps ---------------------------------------------------------------------------------------
@@ -176,6 +199,25 @@ async def _objects(target: Target) -> list[ObjectInfo]:
 
 def _methods(info: ObjectInfo) -> str:
     return ", ".join(f"{m}*" if m in info.streams else m for m in info.methods)
+
+
+# --- env --------------------------------------------------------------------------------------
+
+
+def run_env(args: argparse.Namespace) -> int:
+    """Print HUBCORE_ADDRESS and HUBCORE_TOKEN_FILE of the running app."""
+    target = target_of(args.app, args.rundir)
+    target.require_procfile()
+    require_running(target.procfile, target.rundir)
+    variables = {
+        ENV_ADDRESS: str(target.rundir / HUB_SOCKET),
+        ENV_TOKEN_FILE: str(target.rundir / TOKEN_FILE),
+    }
+    if args.json:
+        print(json.dumps(variables, indent=2))
+    else:
+        print("\n".join(f"export {key}={shlex.quote(value)}" for key, value in variables.items()))
+    return 0
 
 
 # --- logs -------------------------------------------------------------------------------------

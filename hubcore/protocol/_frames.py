@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from hubcore._errors import HubError, PayloadTooLarge, ProtocolError
+from hubcore._errors import HubError, PayloadTooLarge, ProtocolError, describe
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec
 
 __all__ = (
@@ -118,7 +118,7 @@ class FrameDecoder:
         try:
             frame = self._codec.unpackb(body)
         except Exception as exc:
-            raise ProtocolError(f"undecodable frame: {exc}") from exc
+            raise ProtocolError(f"undecodable frame: {describe(exc)}") from exc
         finally:
             body.release()
         if (

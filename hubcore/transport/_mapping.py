@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import anyio
 
-from hubcore._errors import ConnectionLost
+from hubcore._errors import ConnectionLost, reason
 
 __all__ = ("map_exceptions",)
 
@@ -18,4 +18,4 @@ def map_exceptions(what: str) -> Iterator[None]:
     try:
         yield
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-        raise ConnectionLost(f"{what}: {exc or type(exc).__name__}") from exc
+        raise ConnectionLost(f"{what}: {reason(exc)}") from exc

@@ -22,7 +22,7 @@ from typing import cast
 
 import anyio
 
-from hubcore._errors import ConnectionLost
+from hubcore._errors import ConnectionLost, reason
 from hubcore.transport.base import ByteStream
 from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
@@ -123,7 +123,7 @@ class AsyncioStream:
         while not self._chunks:
             if self._eof:
                 if self._lost is not None:
-                    raise ConnectionLost(f"receive failed: {self._lost}")
+                    raise ConnectionLost(f"receive failed: {reason(self._lost)}")
                 return b""
             self._waiter = self._loop.create_future()
             await self._waiter
@@ -172,7 +172,7 @@ async def connect(path: str) -> AsyncioStream:
     try:
         _transport, protocol = await loop.create_unix_connection(_Protocol, path)
     except OSError as exc:
-        raise ConnectionLost(f"cannot connect to {path}: {exc}") from exc
+        raise ConnectionLost(f"cannot connect to {path}: {reason(exc)}") from exc
     assert protocol.stream is not None
     return protocol.stream
 

@@ -68,7 +68,26 @@ async def test_malformed_bytes_close_only_that_connection(hub, client, payload, 
     assert Kind.WELCOME not in _kinds(leftover)
     assert await client.hub_call("ping") == "pong"
     assert [o.name for o in await client.objects()] == ["still-here"]
-    assert any("refused a connection" in r.getMessage() for r in caplog.records)
+    refusals = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert refusals
+    assert all(not line.endswith(": ") for line in refusals), refusals  # a reason ends each
+
+
+async def test_silent_connection_is_dropped_with_the_reason_in_the_log(hub, client, caplog):
+    """A client that connects and says nothing is dropped when the handshake time is up, and
+    the log line says why (a bare TimeoutError used to leave it ending in ": ")."""
+    caplog.set_level(logging.WARNING, "hubcore")
+    hub.handshake_timeout = 0.2  # instead of 5 s
+    stream = await anyio.connect_unix(hub.address)
+    with anyio.fail_after(10):
+        leftover = await _read_until_closed(stream)
+    assert leftover == b""
+    refusals = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert refusals == [
+        f"hub refused a connection from pid {os.getpid()}: "
+        "the other end did not complete the handshake within 0.2 s"
+    ]
+    assert await client.hub_call("ping") == "pong"
 
 
 async def test_malformed_frame_after_handshake_closes_only_that_peer(hub, client, caplog):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import pickle
 
+import anyio
 import pytest
 
 import hubcore
@@ -18,8 +19,11 @@ from hubcore._errors import (
     PayloadTooLarge,
     ProcessCrashed,
     RemoteError,
+    describe,
+    reason,
     remote_error,
 )
+from hubcore.transport._mapping import map_exceptions
 
 ERROR_CLASSES = [
     getattr(_errors, name)
@@ -138,6 +142,66 @@ def test_errors_remote_error_str_shows_process_and_remote_traceback() -> None:
 
 def test_errors_remote_error_str_without_process_or_traceback() -> None:
     assert str(remote_error("app.Oops", "went wrong")) == "app.Oops: went wrong"
+
+
+def test_errors_remote_error_str_without_a_message_does_not_end_with_a_colon() -> None:
+    err = remote_error("TimeoutError", "", remote_traceback=TRACEBACK, process="worker")
+    assert str(err).startswith("TimeoutError in worker.0 (raised without a message)\n")
+
+
+def _caused(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected_reason", "expected_description"),
+    [
+        pytest.param(
+            ValueError("bad config"), "bad config", "ValueError: bad config", id="message"
+        ),
+        pytest.param(
+            TimeoutError(), "timed out (TimeoutError)", "TimeoutError (timed out)", id="timeout"
+        ),
+        pytest.param(
+            ConnectionResetError(),
+            "the other end reset the connection (ConnectionResetError)",
+            "ConnectionResetError (the other end reset the connection)",
+            id="reset",
+        ),
+        pytest.param(
+            _caused(anyio.BrokenResourceError(), BrokenPipeError(32, "Broken pipe")),
+            "the connection broke: [Errno 32] Broken pipe (BrokenResourceError)",
+            "BrokenResourceError (the connection broke: [Errno 32] Broken pipe)",
+            id="broken-with-cause",
+        ),
+        pytest.param(
+            _caused(RuntimeError(), KeyError("k")),
+            "'k' (RuntimeError)",
+            "RuntimeError ('k')",
+            id="unknown-with-cause",
+        ),
+        pytest.param(RuntimeError(), "RuntimeError (no message)", "RuntimeError", id="unknown"),
+    ],
+)
+def test_errors_reason_and_description_are_never_empty(
+    exc: BaseException, expected_reason: str, expected_description: str
+) -> None:
+    assert reason(exc) == expected_reason
+    assert describe(exc) == expected_description
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [anyio.BrokenResourceError(), anyio.ClosedResourceError(), ConnectionResetError()],
+    ids=lambda e: type(e).__name__,
+)
+def test_errors_transport_failures_without_a_message_still_say_why(exc: Exception) -> None:
+    """``ConnectionLost: send failed:`` used to end there for exceptions with an empty str()."""
+    with pytest.raises(ConnectionLost) as lost, map_exceptions("send failed"):
+        raise exc
+    assert str(lost.value) == f"send failed: {reason(exc)}"
+    assert reason(exc).endswith(f"({type(exc).__name__})")
 
 
 @pytest.mark.parametrize("name", ["KeyError", "ValueError", "OSError", "app.CustomError"])
