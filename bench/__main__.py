@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="hubcore against raw asyncio, multiprocessing.managers and its speed "
         "targets, in one run on this machine; see docs/benchmarks.md",
     )
-    parser.add_argument("--quick", action="store_true", help="fewer iterations (2-3 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (about 1 min)")
     parser.add_argument(
         "--runs",
         type=int,
