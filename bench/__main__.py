@@ -161,15 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--- run {number} of {args.runs} ---\n" if args.runs > 1 else "", end="")
         print(run_report(runs[-1]) + "\n", flush=True)
     judged = verdicts(runs)
-    print(verdict_report(judged, len(runs)))
+    print(verdict_report(judged, len(runs), measured_only=args.only is not None))
     if args.json:
-        document = {
-            "command": command,
-            "machine": facts,
-            "settings": asdict(plan),
-            "runs": runs,
-            "verdict": [verdict.to_json() for verdict in judged],
-        }
+        document = {"command": command, "machine": facts, "settings": asdict(plan), "runs": runs}
+        document["verdict"] = [verdict.to_json() for verdict in judged]
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 1 if any(failures(run) for run in runs) else 0
 

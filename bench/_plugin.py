@@ -19,10 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench._procs import BenchError
+from bench import APPS
+from bench._procs import BenchError, tail_text
 from bench._stats import median
 
-APPS = Path(__file__).parent / "apps"
 SKIP = 10  # tests of each kind left out at the start: imports, the boot, first connections
 SESSION_TIMEOUT = 600.0
 
@@ -107,6 +107,35 @@ def summarise(times: list[list[Any]], skip: int = SKIP) -> dict[str, Any]:
     }
 
 
+def _inner_session(tmp: Path, tests: int) -> list[list[Any]]:
+    """Run the inner session in ``tmp``; return each test's ``[name, seconds]``.
+
+    :raises BenchError: it failed or ran past SESSION_TIMEOUT.
+    """
+    times_file = tmp / "times.json"
+    env = {**os.environ, "BENCH_PLUGIN_TIMES": str(times_file), "BENCH_PLUGIN_TESTS": str(tests)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    argv += ["-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp)]
+    argv += ["--hub-procfile", str(APPS / "one.py"), "test_overhead.py"]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=SESSION_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"plugin: the inner session ran past {SESSION_TIMEOUT:.0f} s") from None
+    if done.returncode != 0:
+        tail = tail_text(done.stdout, 15)
+        raise BenchError(f"plugin: the inner session failed (exit {done.returncode})\n{tail}")
+    times: list[list[Any]] = json.loads(times_file.read_text())
+    return times
+
+
 def measure_plugin(tests: int) -> dict[str, Any]:
     """Run the inner session with ``tests`` tests of each kind and summarise its timings."""
     tmp = Path(tempfile.mkdtemp(prefix="hcb-plugin-"))
@@ -114,46 +143,6 @@ def measure_plugin(tests: int) -> dict[str, Any]:
         (tmp / "conftest.py").write_text(CONFTEST)
         (tmp / "test_overhead.py").write_text(TESTS)
         (tmp / "pytest.ini").write_text("[pytest]\n")
-        times_file = tmp / "times.json"
-        env = {
-            **os.environ,
-            "BENCH_PLUGIN_TIMES": str(times_file),
-            "BENCH_PLUGIN_TESTS": str(tests),
-        }
-        argv = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            "-c",
-            str(tmp / "pytest.ini"),
-            "--rootdir",
-            str(tmp),
-            "--hub-procfile",
-            str(APPS / "one.py"),
-            "test_overhead.py",
-        ]
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=tmp,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=SESSION_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise BenchError(
-                f"plugin: the inner session ran past {SESSION_TIMEOUT:.0f} s"
-            ) from None
-        if done.returncode != 0:
-            tail = "\n".join(done.stdout.decode(errors="replace").strip().splitlines()[-15:])
-            raise BenchError(f"plugin: the inner session failed (exit {done.returncode})\n{tail}")
-        return summarise(json.loads(times_file.read_text()))
+        return summarise(_inner_session(tmp, tests))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

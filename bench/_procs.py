@@ -21,12 +21,11 @@ class BenchError(Exception):
     """A system could not be measured; the message says why and ends up in its table row."""
 
 
-def _tail(path: Path, lines: int = 12) -> str:
+def _tail(path: Path) -> str:
     try:
-        text = path.read_text(errors="replace").strip()
+        return tail_text(path.read_bytes())
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
@@ -48,6 +47,29 @@ def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
                 raise BenchError(f"exited before its first line (code {proc.wait()})")
             received += chunk
     return received.split(b"\n", 1)[0].decode()
+
+
+def expect_line(proc: subprocess.Popen[bytes], word: str, timeout: float) -> str:
+    """Read ``proc``'s next line, which must start with ``word``; return the rest of it.
+
+    :raises BenchError: another line, none in time, or the process ended first.
+    """
+    line = read_line(proc, timeout)
+    if not line.startswith(word):
+        raise BenchError(f"expected a line {word}..., got {line!r}")
+    return line.removeprefix(word).strip()
+
+
+def tell(proc: subprocess.Popen[bytes], line: str) -> None:
+    """Write one line to ``proc``'s stdin (a pipe): the signal a measured role waits for."""
+    assert proc.stdin is not None
+    proc.stdin.write(line.encode() + b"\n")
+    proc.stdin.flush()
+
+
+def tail_text(text: bytes, lines: int = 12) -> str:
+    """The last ``lines`` lines of a process's output, decoded."""
+    return "\n".join(text.decode(errors="replace").strip().splitlines()[-lines:])
 
 
 def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, str]:
@@ -118,7 +140,6 @@ def run_client(
     except subprocess.TimeoutExpired:
         raise BenchError(f"client did not finish within {timeout:.0f} s") from None
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.decode(errors="replace").strip().splitlines()[-12:])
-        raise BenchError(f"client failed (exit code {done.returncode})\n{tail}")
+        raise BenchError(f"client failed (exit code {done.returncode})\n{tail_text(done.stderr)}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result

@@ -111,11 +111,16 @@ def whole_report(whole: dict[str, dict[str, Any]]) -> str:
     return table(["measure", "command", "median ms", "min-max ms", "runs"], rows, "llrrr")
 
 
-def verdict_report(verdicts: Sequence[Verdict], runs: int) -> str:
-    """The verdict table: each target, PASS/FAIL, the value (median over runs) and the target."""
+def verdict_report(verdicts: Sequence[Verdict], runs: int, *, measured_only: bool = False) -> str:
+    """The verdict table: each target, PASS/FAIL, the value (median over runs) and the target.
+
+    :param measured_only: leave out the targets no part of the run measured (``--only``).
+    """
     over = f"median of {runs} runs" if runs > 1 else "one run"
     rows = []
     for verdict in verdicts:
+        if measured_only and verdict.note.startswith("not measured"):
+            continue
         per_run = ", ".join("-" if v is None else verdict.format(v) for v in verdict.runs)
         rows.append(
             [

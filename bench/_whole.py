@@ -26,16 +26,12 @@ from typing import Any
 
 import psutil
 
-from bench._procs import BenchError, read_line, stop
+from bench import APPS
+from bench._procs import BenchError, read_line, stop, tail_text
 from bench._stats import median
 
-APPS = Path(__file__).parent / "apps"
 PYTHON = sys.executable
 COMMAND_TIMEOUT = 60.0  # seconds for any one timed command; a hung one fails its measure
-
-
-def _tail(text: bytes, lines: int = 8) -> str:
-    return "\n".join(text.decode(errors="replace").strip().splitlines()[-lines:])
 
 
 def time_command(argv: list[str], expect: str | None = None) -> float:
@@ -58,9 +54,9 @@ def time_command(argv: list[str], expect: str | None = None) -> float:
         ) from None
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} exited {done.returncode}\n{_tail(done.stderr)}")
+        raise BenchError(f"{' '.join(argv)} exited {done.returncode}\n{tail_text(done.stderr)}")
     if expect is not None and done.stdout.decode().strip() != expect:
-        raise BenchError(f"{' '.join(argv)} printed {_tail(done.stdout)!r}, not {expect!r}")
+        raise BenchError(f"{' '.join(argv)} printed {tail_text(done.stdout)!r}, not {expect!r}")
     return elapsed
 
 
@@ -172,7 +168,7 @@ def boot_once() -> float:
         except (BenchError, subprocess.TimeoutExpired) as exc:
             stop(proc)
             stderr.seek(0)
-            raise BenchError(f"boot: {exc}\n{_tail(stderr.read())}") from None
+            raise BenchError(f"boot: {exc}\n{tail_text(stderr.read())}") from None
         finally:
             stop(proc)
             shutil.rmtree(rundir, ignore_errors=True)

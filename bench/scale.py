@@ -30,10 +30,10 @@ import anyio.to_thread
 import psutil
 
 import hubcore
-from bench._procs import BenchError, read_line, stop
+from bench import APPS
+from bench._procs import BenchError, expect_line, stop, tell
 from bench.clients import SMALL
 
-APPS = Path(__file__).parent / "apps"
 STEP_TIMEOUT = 300.0
 
 
@@ -67,13 +67,6 @@ async def client(clients: int, workers: int, calls: int) -> None:
 # --- the runner ---------------------------------------------------------------------------------
 
 
-def _expect(proc: subprocess.Popen[bytes], word: str, timeout: float) -> str:
-    line = read_line(proc, timeout)
-    if not line.startswith(word):
-        raise BenchError(f"the client said {line!r}, not {word}")
-    return line.removeprefix(word).strip()
-
-
 def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
@@ -83,11 +76,8 @@ def _drive_client(rundir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     Blocking: run it in a thread, while the event loop goes on running the hub and supervisor.
     """
-    env = {
-        **os.environ,
-        "HUBCORE_ADDRESS": str(rundir / "hub.sock"),
-        "HUBCORE_TOKEN_FILE": str(rundir / "token"),
-    }
+    env = {**os.environ, "HUBCORE_ADDRESS": str(rundir / "hub.sock")}
+    env["HUBCORE_TOKEN_FILE"] = str(rundir / "token")
     argv = [sys.executable, "-m", "bench.scale", "client"]
     argv += [str(args.clients), str(args.workers), str(args.calls)]
     before = _rss_mib()
@@ -95,12 +85,10 @@ def _drive_client(rundir: Path, args: argparse.Namespace) -> dict[str, Any]:
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
     )
     try:
-        _expect(proc, "CONNECTED", STEP_TIMEOUT)
+        expect_line(proc, "CONNECTED", STEP_TIMEOUT)
         after = _rss_mib()
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
-        done = json.loads(_expect(proc, "DONE", STEP_TIMEOUT))
+        tell(proc, "go")
+        done = json.loads(expect_line(proc, "DONE", STEP_TIMEOUT))
     finally:
         stop(proc)
     return {

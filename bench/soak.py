@@ -27,7 +27,7 @@ import anyio
 import psutil
 
 import hubcore
-from bench._procs import BenchError, read_line, running_server, stop
+from bench._procs import BenchError, expect_line, running_server, stop, tell
 from bench.clients import CONCURRENCY, SMALL
 from bench.servers import Echo
 
@@ -82,58 +82,41 @@ def _start(role: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _expect(proc: subprocess.Popen[bytes], word: str, timeout: float) -> str:
-    line = read_line(proc, timeout)
-    if not line.startswith(word):
-        raise BenchError(f"expected {word}, got {line!r}")
-    return line.removeprefix(word).strip()
-
-
 def _rss_mib(pids: dict[str, int]) -> dict[str, float]:
     return {name: psutil.Process(pid).memory_info().rss / 2**20 for name, pid in pids.items()}
 
 
+def _run_roles(env: dict[str, str], calls: int, in_flight: int, timeout: float) -> dict[str, Any]:
+    """Start callee and caller against the hub of ``env``; RSS of all three around the calls."""
+    with ExitStack() as procs:
+        callee_proc = _start(["callee"], env)
+        procs.callback(stop, callee_proc)
+        expect_line(callee_proc, "READY", READY_TIMEOUT)
+        caller_proc = _start(["caller", str(calls), str(in_flight)], env)
+        procs.callback(stop, caller_proc)
+        expect_line(caller_proc, "WARM", READY_TIMEOUT)
+        pids = {"hub": int(env["BENCH_SERVER_PID"]), "callee": callee_proc.pid}
+        pids["caller"] = caller_proc.pid
+        before = _rss_mib(pids)
+        tell(caller_proc, "go")
+        done = json.loads(expect_line(caller_proc, "DONE", timeout))
+        after = _rss_mib(pids)
+    rss = {
+        name: {"before": before[name], "after": after[name], "growth": after[name] - before[name]}
+        for name in pids
+    }
+    return {"seconds": done["seconds"], "calls_per_s": calls / done["seconds"], "rss_mib": rss}
+
+
 def soak(calls: int, in_flight: int, timeout: float) -> dict[str, Any]:
-    """Run the three processes, the calls, and read RSS before and after."""
+    """Run a hub, then the callee and the caller against it; the calls' rate and RSS figures."""
     rundir = Path(tempfile.mkdtemp(prefix="hcb-"))
     try:
-        with (
-            running_server("bench.servers.hub_only", rundir / "hub.sock", {}) as env,
-            ExitStack() as procs,
-        ):
-            callee_proc = _start(["callee"], env)
-            procs.callback(stop, callee_proc)
-            _expect(callee_proc, "READY", READY_TIMEOUT)
-            caller_proc = _start(["caller", str(calls), str(in_flight)], env)
-            procs.callback(stop, caller_proc)
-            _expect(caller_proc, "WARM", READY_TIMEOUT)
-            pids = {
-                "hub": int(env["BENCH_SERVER_PID"]),
-                "callee": callee_proc.pid,
-                "caller": caller_proc.pid,
-            }
-            before = _rss_mib(pids)
-            assert caller_proc.stdin is not None
-            caller_proc.stdin.write(b"go\n")
-            caller_proc.stdin.flush()
-            done = json.loads(_expect(caller_proc, "DONE", timeout))
-            after = _rss_mib(pids)
+        with running_server("bench.servers.hub_only", rundir / "hub.sock", {}) as env:
+            figures = _run_roles(env, calls, in_flight, timeout)
     finally:
         shutil.rmtree(rundir, ignore_errors=True)
-    return {
-        "calls": calls,
-        "in_flight": in_flight,
-        "seconds": done["seconds"],
-        "calls_per_s": calls / done["seconds"],
-        "rss_mib": {
-            name: {
-                "before": before[name],
-                "after": after[name],
-                "growth": after[name] - before[name],
-            }
-            for name in pids
-        },
-    }
+    return {"calls": calls, "in_flight": in_flight, **figures}
 
 
 def report(result: dict[str, Any]) -> str:

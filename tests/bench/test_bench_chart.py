@@ -52,3 +52,11 @@ def test_chart_is_written_as_png(tmp_path: Path) -> None:
     out = tmp_path / "bench.png"
     write_chart(results, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bars_of_several_runs_carry_each_runs_share_of_the_budget() -> None:
+    runs = [{"whole": {"start-up": {"ratio": ratio}}} for ratio in (1.3, 2.6, 0.65)]
+    document = {"runs": runs, "verdict": [verdict.to_json() for verdict in verdicts(runs)]}
+    startup = next(bar for bar in bars(document) if bar.label.startswith("start-up"))
+    assert startup.budget == pytest.approx(1.0)  # the median, 1.3, is on the limit
+    assert startup.spread == pytest.approx((1.0, 2.0, 0.5))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +16,12 @@ from bench import _loops
 from bench.__main__ import failures, parse_only
 from bench._plugin import summarise
 from bench._procs import BenchError
-from bench._report import rows_report, table
-from bench._rows import NOT_AVAILABLE, SYSTEMS, add_ratios
+from bench._report import rows_report, table, verdict_report
+from bench._rows import NOT_AVAILABLE, SYSTEMS, System, add_ratios, measure
 from bench._rss import PeakWindow
+from bench._targets import verdicts
 from bench._whole import interleave
+from bench.clients import QUICK
 
 
 def test_interleave_runs_each_command_once_untimed_then_in_turn() -> None:
@@ -129,3 +132,21 @@ def test_unknown_event_loop_is_refused_with_the_choices() -> None:
 
     with pytest.raises(ValueError, match="unknown event loop 'tokio': use one of asyncio"):
         _loops.run(nothing, loop="tokio")
+
+
+def test_a_row_whose_package_is_missing_is_skipped_with_a_note(tmp_path: Path) -> None:
+    system = System("ghost", "bench.servers.ghost", requires="no_such_package_for_bench")
+    result = measure(system, tmp_path, {}, QUICK)
+    assert result == {
+        "skipped": "skipped: no_such_package_for_bench is not installed "
+        "(pip install no_such_package_for_bench)"
+    }
+
+
+def test_verdict_report_can_leave_out_what_was_not_measured() -> None:
+    judged = verdicts([{"plugin": {"difference_ms": 0.5}}])
+    full = verdict_report(judged, 1)
+    assert "not measured: systems/hubcore-async" in full
+    short = verdict_report(judged, 1, measured_only=True).splitlines()
+    assert len(short) == 2  # the header and the plugin target
+    assert short[1].split()[-6:] == ["PASS", "0.50", "ms", "<=", "1", "ms"]
