@@ -177,21 +177,28 @@ def boot_once() -> float:
 
 def three_imports() -> float:
     """Seconds to run three ``python -c "import hubcore"`` side by side, until all have exited."""
+    argv = [PYTHON, "-c", "import hubcore"]
     start = time.perf_counter()
     procs = [
-        subprocess.Popen([PYTHON, "-c", "import hubcore"], stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         for _ in range(3)
     ]
     try:
-        codes = [proc.wait(COMMAND_TIMEOUT) for proc in procs]
+        errors = [proc.communicate(timeout=COMMAND_TIMEOUT)[1] for proc in procs]
+        elapsed = time.perf_counter() - start
     except subprocess.TimeoutExpired:
-        raise BenchError("python -c 'import hubcore' did not finish in time") from None
+        raise BenchError(
+            f"{' '.join(argv)} did not finish within {COMMAND_TIMEOUT:.0f} s"
+        ) from None
     finally:
         for proc in procs:
             stop(proc)
-    if any(codes):
-        raise BenchError(f"python -c 'import hubcore' exited {codes}")
-    return time.perf_counter() - start
+    for proc, stderr in zip(procs, errors, strict=True):
+        if proc.returncode:
+            raise BenchError(f"{' '.join(argv)} exited {proc.returncode}\n{tail_text(stderr)}")
+    return elapsed
 
 
 def measure_boot(runs: int) -> dict[str, Any]:
