@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._machine import facts_header, load_average, machine_facts
+from bench._options import positive_int, writable_file
 from bench._plugin import measure_plugin
 from bench._procs import BenchError
 from bench._report import rows_report, verdict_report, whole_report
@@ -121,13 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="fewer iterations (about 1 min)")
     parser.add_argument(
         "--runs",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="repeat the whole measurement N times; the verdict is on medians "
         "(3 for a report; default 1)",
     )
-    parser.add_argument("--json", metavar="PATH", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--json", metavar="PATH", type=writable_file, help="also write every figure here"
+    )
     parser.add_argument(
         "--only",
         metavar="NAMES",
@@ -140,15 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _json_option(path: Path | None) -> list[str]:
+    return ["--json", str(path)] if path else []
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     if args.scale:
         from bench import scale
 
-        return scale.main(["--quick"] if args.quick else [])
-    if args.runs < 1:
-        sys.exit("python -m bench: --runs must be at least 1")
+        return scale.main([*(["--quick"] if args.quick else []), *_json_option(args.json)])
     plan = QUICK_PLAN if args.quick else FULL_PLAN
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     facts = machine_facts()

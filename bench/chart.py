@@ -134,6 +134,8 @@ def write_chart(results: Path, out: Path) -> None:
 
     :raises ChartError: the file cannot be read, holds no verdict, or matplotlib is missing.
     """
+    if not out.parent.is_dir():
+        raise ChartError(f"no folder {str(out.parent)!r} to write the chart in")
     try:
         document = json.loads(results.read_text())
     except (OSError, ValueError) as exc:

@@ -31,6 +31,7 @@ import psutil
 
 import hubcore
 from bench import APPS
+from bench._options import positive_int, writable_file
 from bench._procs import BenchError, expect_line, stop, tell
 from bench.clients import SMALL
 
@@ -135,16 +136,22 @@ def main(argv: list[str] | None = None) -> int:
         description="Boot N workers under one supervisor, open M client connections from one "
         "process, call across every instance. See docs/benchmarks.md.",
     )
-    parser.add_argument("--workers", type=int, default=64, help="worker processes (default 64)")
-    parser.add_argument("--clients", type=int, default=200, help="connections (default 200)")
-    parser.add_argument("--calls", type=int, default=500, help="calls per client (default 500)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=64, help="worker processes (default 64)"
+    )
+    parser.add_argument(
+        "--clients", type=positive_int, default=200, help="connections (default 200)"
+    )
+    parser.add_argument(
+        "--calls", type=positive_int, default=500, help="calls per client (default 500)"
+    )
     parser.add_argument("--quick", action="store_true", help="8 workers, 20 clients, 100 calls")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    parser.add_argument(
+        "--json", type=writable_file, metavar="PATH", help="also write the figures here"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.workers, args.clients, args.calls = 8, 20, 100
-    if min(args.workers, args.clients, args.calls) < 1:
-        parser.error("--workers, --clients and --calls must be at least 1")
     try:
         result = anyio.run(scale, args)
     except (BenchError, hubcore.BootFailed, TimeoutError) as exc:

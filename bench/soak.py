@@ -27,6 +27,7 @@ import anyio
 import psutil
 
 import hubcore
+from bench._options import positive_int, writable_file
 from bench._procs import BenchError, expect_line, running_server, stop, tell
 from bench.clients import CONCURRENCY, SMALL
 from bench.servers import Echo
@@ -144,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         description="N calls (64 in flight) through a hub; RSS of hub, caller and callee "
         "before and after. See docs/benchmarks.md.",
     )
-    parser.add_argument("--calls", type=int, default=1_000_000, help="default 1,000,000")
-    parser.add_argument("--in-flight", type=int, default=CONCURRENCY, help="default 64")
+    parser.add_argument("--calls", type=positive_int, default=1_000_000, help="default 1,000,000")
+    parser.add_argument("--in-flight", type=positive_int, default=CONCURRENCY, help="default 64")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds for the calls")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    parser.add_argument(
+        "--json", type=writable_file, metavar="PATH", help="also write the figures here"
+    )
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.in_flight < 1:
-        parser.error("--calls and --in-flight must be at least 1")
     try:
         result = soak(args.calls, args.in_flight, args.timeout)
     except BenchError as exc:

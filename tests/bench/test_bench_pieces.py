@@ -14,6 +14,7 @@ import pytest
 
 from bench import _loops
 from bench.__main__ import failures, parse_only
+from bench._options import positive_int, writable_file
 from bench._plugin import summarise
 from bench._procs import BenchError
 from bench._report import rows_report, table, verdict_report
@@ -150,3 +151,13 @@ def test_verdict_report_can_leave_out_what_was_not_measured() -> None:
     short = verdict_report(judged, 1, measured_only=True).splitlines()
     assert len(short) == 2  # the header and the plugin target
     assert short[1].split()[-6:] == ["PASS", "0.50", "ms", "<=", "1", "ms"]
+
+
+def test_counts_and_output_paths_are_checked_before_measuring(tmp_path: Path) -> None:
+    assert positive_int("3") == 3
+    for bad in ("0", "-2", "three"):
+        with pytest.raises(argparse.ArgumentTypeError, match="at least 1, got"):
+            positive_int(bad)
+    assert writable_file(str(tmp_path / "results.json")) == tmp_path / "results.json"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"no folder .* to write"):
+        writable_file(str(tmp_path / "missing" / "results.json"))
