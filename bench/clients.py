@@ -7,35 +7,27 @@ a fresh interpreter and a hung client can be killed without taking the run down.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    asynccontextmanager,
-    contextmanager,
-)
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from multiprocessing.managers import BaseManager
 from typing import Any
 
 import anyio
 
+from bench import _loops
+from bench._connect import ASYNC_SYSTEMS, SYNC_SYSTEMS, AsyncCall, SyncCall
+from bench._rss import PeakWindow
 from bench._stats import latency_summary, median
-from bench._wire import STREAM_LIMIT, read_frame, write_frame
 
 SMALL = b"twenty-byte-argument"
 CONCURRENCY = 64
 PAYLOAD_SIZES = {"1 MiB": 1 << 20, "16 MiB": 16 << 20}
-
-AsyncCall = Callable[[Any], Awaitable[Any]]
-SyncCall = Callable[[Any], Any]
+RSS_PAYLOAD = "16 MiB"  # the payload whose workload is watched for peak RSS, on both sides
 
 
 @dataclass(frozen=True)
@@ -61,114 +53,6 @@ QUICK = Settings(500, 5_000, 12_800, 3, {"1 MiB": 20, "16 MiB": 5})
 FULL = Settings(2_000, 30_000, 64_000, 5, {"1 MiB": 100, "16 MiB": 30}, client_timeout=600.0)
 
 
-# --- the systems -------------------------------------------------------------------------------
-
-
-class RawClient:
-    """One connection, calls multiplexed by id, a reader task resolving their futures."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._ids = itertools.count()
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
-
-    @classmethod
-    async def open(cls, path: str) -> RawClient:
-        reader, writer = await asyncio.open_unix_connection(path, limit=STREAM_LIMIT)
-        return cls(reader, writer)
-
-    async def call(self, method: str, *args: Any) -> Any:
-        if self._reader_task.done():
-            raise ConnectionError("raw-asyncio connection lost")
-        call_id = next(self._ids)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[call_id] = future
-        write_frame(self._writer, [call_id, method, args])
-        await self._writer.drain()
-        return await future
-
-    async def _read_replies(self) -> None:
-        try:
-            while True:
-                call_id, error, result = await read_frame(self._reader)
-                future = self._pending.pop(call_id)
-                if error is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(RuntimeError(error))
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            for future in self._pending.values():
-                future.set_exception(ConnectionError(f"raw-asyncio connection lost: {exc}"))
-
-    async def aclose(self) -> None:
-        self._reader_task.cancel()
-        self._writer.close()
-        await self._writer.wait_closed()
-
-
-class EchoClientManager(BaseManager):
-    """Client half of bench.servers.mp_managers: ``get_echo()`` returns a proxy."""
-
-
-EchoClientManager.register("get_echo")
-
-
-def _hubcore_target() -> tuple[str, bytes]:
-    with open(os.environ["HUBCORE_TOKEN_FILE"], "rb") as token_file:
-        return os.environ["HUBCORE_ADDRESS"], token_file.read()
-
-
-@asynccontextmanager
-async def raw_asyncio() -> AsyncIterator[AsyncCall]:
-    client = await RawClient.open(os.environ["BENCH_ADDRESS"])
-    try:
-        yield lambda x: client.call("echo", x)
-    finally:
-        await client.aclose()
-
-
-@asynccontextmanager
-async def hubcore_async() -> AsyncIterator[AsyncCall]:
-    import hubcore
-
-    address, token = _hubcore_target()
-    async with hubcore.connect(address, token=token) as client:
-        proxy = await client.get_proxy("echo", timeout=10)
-        yield lambda x: proxy.echo(x)
-
-
-@contextmanager
-def mp_managers() -> Iterator[SyncCall]:
-    authkey = bytes.fromhex(os.environ["BENCH_AUTHKEY"])
-    manager = EchoClientManager(address=os.environ["BENCH_ADDRESS"], authkey=authkey)
-    manager.connect()
-    # One proxy for every thread: a proxy opens one connection per calling thread by itself.
-    proxy = manager.get_echo()  # type: ignore[attr-defined]
-    yield lambda x: proxy.echo(x)
-
-
-@contextmanager
-def hubcore_sync() -> Iterator[SyncCall]:
-    import hubcore.sync
-
-    address, token = _hubcore_target()
-    with hubcore.sync.connect(address, token=token) as client:
-        proxy = client.get_proxy("echo", timeout=10)
-        yield lambda x: proxy.echo(x)
-
-
-ASYNC_SYSTEMS: dict[str, Callable[[], AbstractAsyncContextManager[AsyncCall]]] = {
-    "raw-asyncio": raw_asyncio,
-    "hubcore-async": hubcore_async,
-}
-SYNC_SYSTEMS: dict[str, Callable[[], AbstractContextManager[SyncCall]]] = {
-    "mp-managers": mp_managers,
-    "hubcore-sync": hubcore_sync,
-}
-
-
 # --- the workloads -----------------------------------------------------------------------------
 
 
@@ -182,9 +66,26 @@ def _check_echo(result: Any, payload: bytes) -> None:
         raise AssertionError(f"echo returned a {type(result).__name__}, not the payload")
 
 
-def _payload_summary(size: int, seconds: list[float]) -> dict[str, float]:
+def _payload_summary(size: int, seconds: list[float]) -> dict[str, Any]:
     mid = median(seconds)
     return {"ms": mid * 1000, "mb_per_s": 2 * size / mid / 1e6, "n": len(seconds)}
+
+
+@contextmanager
+def _memory_watch(label: str, size: int) -> Iterator[dict[str, Any]]:
+    """Around the RSS_PAYLOAD workload, fill the yielded dict with both sides' peak RSS growth.
+
+    The window opens before the first call of that size, so buffers a system keeps for reuse
+    count as copies too.
+    """
+    memory: dict[str, Any] = {}
+    if label != RSS_PAYLOAD:
+        yield memory
+        return
+    window = PeakWindow({"client": os.getpid(), "server": int(os.environ["BENCH_SERVER_PID"])})
+    window.open()
+    yield memory
+    memory["peak_rss"] = window.close(size)
 
 
 def _result(latency_ns: list[int], rates: list[float], payloads: dict[str, Any]) -> dict[str, Any]:
@@ -220,20 +121,22 @@ async def measure_async(call: AsyncCall, settings: Settings) -> dict[str, Any]:
         latency.append(time.perf_counter_ns() - start)
     per_task = settings.throughput_calls // CONCURRENCY
     rates = [await _async_rate(call, per_task) for _ in range(settings.throughput_rounds)]
-    return _result(latency, rates, await _async_payloads(call, settings))
+    payloads = await _async_payloads(call, settings)
+    return {**_result(latency, rates, payloads), "event_loop": _loops.loop_name()}
 
 
 async def _async_payloads(call: AsyncCall, settings: Settings) -> dict[str, Any]:
     payloads = {}
     for label, size in PAYLOAD_SIZES.items():
         payload = _make_payload(size)
-        _check_echo(await call(payload), payload)  # also the warm-up for this size
-        seconds = []
-        for _ in range(settings.payload_repeats[label]):
-            start = time.perf_counter()
-            await call(payload)
-            seconds.append(time.perf_counter() - start)
-        payloads[label] = _payload_summary(size, seconds)
+        with _memory_watch(label, size) as memory:
+            _check_echo(await call(payload), payload)  # also the warm-up for this size
+            seconds = []
+            for _ in range(settings.payload_repeats[label]):
+                start = time.perf_counter()
+                await call(payload)
+                seconds.append(time.perf_counter() - start)
+        payloads[label] = {**_payload_summary(size, seconds), **memory}
     return payloads
 
 
@@ -293,25 +196,28 @@ def _sync_payloads(call: SyncCall, settings: Settings) -> dict[str, Any]:
     payloads = {}
     for label, size in PAYLOAD_SIZES.items():
         payload = _make_payload(size)
-        _check_echo(call(payload), payload)  # also the warm-up for this size
-        seconds = []
-        for _ in range(settings.payload_repeats[label]):
-            start = time.perf_counter()
-            call(payload)
-            seconds.append(time.perf_counter() - start)
-        payloads[label] = _payload_summary(size, seconds)
+        with _memory_watch(label, size) as memory:
+            _check_echo(call(payload), payload)  # also the warm-up for this size
+            seconds = []
+            for _ in range(settings.payload_repeats[label]):
+                start = time.perf_counter()
+                call(payload)
+                seconds.append(time.perf_counter() - start)
+        payloads[label] = {**_payload_summary(size, seconds), **memory}
     return payloads
 
 
-async def _run_async(system: str, settings: Settings) -> dict[str, Any]:
-    async with ASYNC_SYSTEMS[system]() as call:
-        return await measure_async(call, settings)
+async def _run_async(open_system: Callable[[], Any], settings: Settings) -> dict[str, Any]:
+    async with open_system() as call:
+        result: dict[str, Any] = await measure_async(call, settings)
+        return result
 
 
 def main(argv: list[str]) -> None:
     system, settings = argv[0], Settings.from_json(argv[1])
     if system in ASYNC_SYSTEMS:
-        result = anyio.run(_run_async, system, settings)
+        open_system, loop = ASYNC_SYSTEMS[system]
+        result = _loops.run(_run_async, open_system, settings, loop=loop)
     else:
         with SYNC_SYSTEMS[system]() as call:
             result = measure_sync(call, settings)

@@ -1,7 +1,7 @@
 """hubcore under test: a hub in this process, and a client of it that publishes ``echo``.
 
-Usage: ``python -m bench.servers.hubcore_hub SOCKET_PATH``. Calls from the bench client go peer
-to peer to this process's listener; the hub only answers the lookup.
+Usage: ``python -m bench.servers.hubcore_hub SOCKET_PATH [asyncio|uvloop|trio]``. Calls from
+the bench client go peer to peer to this process's listener; the hub only answers the lookup.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 import anyio
 
 import hubcore
-from bench.servers import Echo, announce_ready
+from bench import _loops
+from bench.servers import Echo, announce_ready, server_args
 
 
 async def main(path: str) -> None:
@@ -31,4 +32,5 @@ async def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1])
+    socket_path, loop = server_args(sys.argv[1:])
+    _loops.run(main, socket_path, loop=loop)

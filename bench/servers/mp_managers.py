@@ -11,7 +11,7 @@ import os
 import sys
 from multiprocessing.managers import BaseManager
 
-from bench.servers import Echo, announce_ready
+from bench.servers import Echo, announce_ready, server_args
 
 _ECHO = Echo()
 
@@ -35,4 +35,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(server_args(sys.argv[1:])[0])

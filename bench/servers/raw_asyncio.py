@@ -1,6 +1,6 @@
 """The floor: asyncio streams, length + msgpack framing, one reply per request, in order read.
 
-Usage: ``python -m bench.servers.raw_asyncio SOCKET_PATH``.
+Usage: ``python -m bench.servers.raw_asyncio SOCKET_PATH [asyncio|uvloop]``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from bench import _loops
 from bench._wire import STREAM_LIMIT, read_frame, write_frame
-from bench.servers import Echo, announce_ready
+from bench.servers import Echo, announce_ready, server_args
 
 
 async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,4 +38,7 @@ async def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    socket_path, loop = server_args(sys.argv[1:])
+    if loop == "trio":
+        sys.exit("raw_asyncio serves on asyncio or uvloop, not trio")
+    _loops.run(main, socket_path, loop=loop)
