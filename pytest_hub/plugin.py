@@ -26,11 +26,14 @@ from pytest_hub.fixtures import (
 
 __all__ = ("_hub_async_client", "_hub_handle", "hub_app", "hub_app_factory", "proxy")
 
+# pytest splits each line at its first colon (name and signature, then description), so a
+# colon may appear only in the description: hub_replace's "module:Class" is shown there.
 MARKERS = (
     "hub_timeout(seconds): default call timeout of the `proxy` fixture in this test.",
     "hub_allow_crash(*processes): these hub processes may die during this test.",
     "hub_procfile(path): boot this procfile (relative to the test file) for `hub_app`.",
-    'hub_replace(service, "module:Class"): run this test double in place of a service.',
+    'hub_replace(service, double): run the test double `double` ("module:Class") in place'
+    " of a service.",
 )
 
 

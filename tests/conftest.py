@@ -19,6 +19,14 @@ TESTS = Path(__file__).parent
 # tests/plugin runs inner pytest sessions; pytest only honours this in the top conftest.
 pytest_plugins = ["pytester"]
 
+#: The event loops hubcore supports, as ``anyio_backend`` fixture params (uvloop is asyncio's
+#: API on another loop: hubcore's asyncio transport runs on its transports).
+ANYIO_BACKENDS = [
+    pytest.param("asyncio", id="asyncio"),
+    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    pytest.param("trio", id="trio"),
+]
+
 
 @pytest.fixture
 def rundir() -> Iterator[Path]:

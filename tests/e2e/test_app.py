@@ -31,7 +31,7 @@ import pytest
 
 import hubcore
 from hubcore._supervisor import ProcessState
-from tests.conftest import Spawner
+from tests.conftest import ANYIO_BACKENDS, Spawner
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -42,15 +42,15 @@ HOST = HERE / "supervisor_host.py"
 BASIC_LABELS = {"background.0", "worker.0", "worker.1", "hog.0"}
 BOOT_TIMEOUT = 15.0  # a boot takes well under a second; a hang should fail fast
 
-# Tests that boot the app with nothing heavy in it run on both backends. Those that allocate
+# Tests that boot the app with nothing heavy in it run on every backend. Those that allocate
 # hundreds of MiB, run a second supervisor process or wait out a crash loop stay on asyncio:
 # what they check happens in the supervisor and the workers, not in the test's event loop.
 ASYNCIO_ONLY = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=ANYIO_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
 
 
 # --- helpers ----------------------------------------------------------------------------------

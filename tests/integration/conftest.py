@@ -1,4 +1,5 @@
-"""Fixtures for tests with real sockets: a hub in the test process, on both anyio backends."""
+"""Fixtures for tests with real sockets: a hub in the test process, on asyncio, uvloop and
+trio."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from pathlib import Path
 import pytest
 
 import hubcore
+from tests.conftest import ANYIO_BACKENDS
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=ANYIO_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
 
 
 @pytest.fixture

@@ -21,12 +21,14 @@ HERE = Path(__file__).resolve().parent
 BASIC = HERE.parent / "apps" / "basic" / "procfile.py"
 TOY = HERE / "apps" / "toy" / "procfile.py"
 
-#: Inner ``@pytest.mark.anyio`` tests run on both backends.
+#: Inner ``@pytest.mark.anyio`` tests run on asyncio, uvloop and trio.
 ANYIO_CONFTEST = """
 import pytest
 
 
-@pytest.fixture(params=["asyncio", "trio"])
+@pytest.fixture(
+    params=["asyncio", pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"), "trio"]
+)
 def anyio_backend(request):
     return request.param
 """
@@ -105,8 +107,8 @@ class Inner:
         assert_nothing_left(tmpdir)
         return InnerRun(result, _outcomes(result.outlines), tmpdir)
 
-    def use_both_anyio_backends(self) -> None:
-        """Make the inner ``@pytest.mark.anyio`` tests run on asyncio and on trio."""
+    def use_every_anyio_backend(self) -> None:
+        """Make the inner ``@pytest.mark.anyio`` tests run on asyncio, uvloop and trio."""
         self.pytester.makeconftest(ANYIO_CONFTEST)
 
     def cleanup(self) -> None:

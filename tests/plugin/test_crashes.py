@@ -148,7 +148,7 @@ def test_kill_is_an_expected_crash_and_proxies_recover(
 ) -> None:
     """After ``hub_app.kill`` (or ``restart``) returns, the next call through the same proxy
     waits for the new process and answers, with or without ``wait_ready``; the test passes."""
-    inner.use_both_anyio_backends()
+    inner.use_every_anyio_backend()
     pytester.makepyfile(test_kill=KILL)
     run = inner.run(procfile=inner.toy)
     assert run.outcomes == {
@@ -156,10 +156,11 @@ def test_kill_is_an_expected_crash_and_proxies_recover(
         "test_healthy_after_kill": "passed",
         "test_kill_wait_ready_then_call": "passed",
         "test_kill_then_call_in_an_async_test[asyncio]": "passed",
+        "test_kill_then_call_in_an_async_test[uvloop]": "passed",
         "test_kill_then_call_in_an_async_test[trio]": "passed",
         "test_restart_then_call_through_the_same_proxy": "passed",
     }
-    run.result.assert_outcomes(passed=6)
+    run.result.assert_outcomes(passed=7)
 
 
 CRASH_DETAILS = """

@@ -41,7 +41,7 @@ def test_sync_call_through_another_process(proxy, hub_app):
 
 @pytest.mark.anyio
 async def test_async_call_and_argument_matching(proxy, hub_app):
-    # Runs on asyncio, then trio: each run sees only its own call.
+    # Runs on asyncio, uvloop, then trio: each run sees only its own call.
     assert await proxy("counter").increment(2) >= 2
     record = hub_app.calls.assert_called_once("counter.increment", 2)
     assert (record.caller, record.args, record.outcome) == ("pytest", (2,), "result")
@@ -148,10 +148,10 @@ def test_pause_silences_a_process_for_the_block(proxy, hub_app):
 def test_calls_faults_timeouts_and_facts_in_one_session(
     pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    """Sync and async (asyncio, trio) calls, call assertions, inject, hub_timeout, pause,
+    """Sync and async (asyncio, uvloop, trio) calls, call assertions, inject, hub_timeout, pause,
     processes/logs/config, the report header and the session summary; afterwards no process
     of the session runs, not even a service's own child."""
-    inner.use_both_anyio_backends()
+    inner.use_every_anyio_backend()
     pytester.makepyfile(test_calls=CALLS)
     run = inner.run("--hub-call-timeout=7", procfile=inner.basic)
     result = run.result
@@ -171,6 +171,7 @@ def test_calls_faults_timeouts_and_facts_in_one_session(
     assert run.outcomes == {
         "test_sync_call_through_another_process": "passed",
         "test_async_call_and_argument_matching[asyncio]": "passed",
+        "test_async_call_and_argument_matching[uvloop]": "passed",
         "test_async_call_and_argument_matching[trio]": "passed",
         "test_wait_for_a_call_made_in_the_background": "passed",
         "test_wrong_call_assertion_shows_the_calls": "failed",
@@ -184,7 +185,7 @@ def test_calls_faults_timeouts_and_facts_in_one_session(
         "test_service_starts_a_child_process": "passed",
         "test_pause_silences_a_process_for_the_block": "passed",
     }
-    result.assert_outcomes(passed=13, failed=1)
+    result.assert_outcomes(passed=14, failed=1)
 
 
 INJECT_ASYNC = """
