@@ -73,8 +73,10 @@ def _running(proc: psutil.Process) -> bool:
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
+    # Only what this test started: under xdist a session's hub app may run in this process.
+    before = {proc.pid for proc in psutil.Process().children(recursive=True)}
     yield
-    children = [proc.pid for proc in psutil.Process().children(recursive=True)]
+    children = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
     left = still_running(children)
     for pid in left:
         with contextlib.suppress(psutil.NoSuchProcess):
