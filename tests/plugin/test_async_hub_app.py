@@ -118,7 +118,7 @@ def test_async_tests_get_coroutine_helpers_that_never_block_the_loop(
     """On asyncio and trio: ``calls.wait_for`` sees a call made by a task of the test,
     ``restart``/``kill`` then a call on an existing proxy reaches the new process,
     ``wait_ready`` and ``async with inject`` work, and ``pause`` is a plain ``with``."""
-    inner.use_both_anyio_backends()
+    inner.use_every_anyio_backend()
     pytester.makepyfile(test_async_app=ASYNC)
     run = inner.run(procfile=inner.toy)
     names = [
@@ -129,7 +129,8 @@ def test_async_tests_get_coroutine_helpers_that_never_block_the_loop(
         "test_inject_is_an_async_context_manager",
         "test_pause_stays_a_plain_with",
     ]
-    expected = {f"{n}[{backend}]": "passed" for n in names for backend in ("asyncio", "trio")}
+    backends = ("asyncio", "uvloop", "trio")
+    expected = {f"{n}[{b}]": "passed" for n in names for b in backends}
     expected["test_a_sync_test_gets_the_blocking_app"] = "passed"
     assert run.outcomes == expected
     run.result.assert_outcomes(passed=len(expected))

@@ -112,14 +112,15 @@ async def test_async_proxy_asked_for_before_its_name_is_published_waits(proxy, h
 def test_proxy_fixture_reaches_methods_named_like_proxy_operations(
     pytester: pytest.Pytester, inner: Inner
 ) -> None:
-    inner.use_both_anyio_backends()
+    inner.use_every_anyio_backend()
     pytester.makepyfile(procfile=PROCFILE, clash=CLASH, test_names=TESTS)
     run = inner.run(procfile=pytester.path / "procfile.py")
+    async_tests = (
+        "test_async_proxy_reaches_every_method",
+        "test_async_proxy_asked_for_before_its_name_is_published_waits",
+    )
     assert run.outcomes == {
         "test_sync_proxy_reaches_every_method": "passed",
-        "test_async_proxy_reaches_every_method[asyncio]": "passed",
-        "test_async_proxy_reaches_every_method[trio]": "passed",
-        "test_async_proxy_asked_for_before_its_name_is_published_waits[asyncio]": "passed",
-        "test_async_proxy_asked_for_before_its_name_is_published_waits[trio]": "passed",
+        **{f"{t}[{b}]": "passed" for t in async_tests for b in ("asyncio", "uvloop", "trio")},
     }
-    run.result.assert_outcomes(passed=5)
+    run.result.assert_outcomes(passed=7)

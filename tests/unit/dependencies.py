@@ -151,16 +151,27 @@ def declared(pyproject: Path, *extras: str) -> set[str]:
 
 
 def undeclared(
-    root: Path, tree: Path, allowed: set[str], optional: Mapping[str, str] | None = None
+    root: Path,
+    tree: Path,
+    allowed: set[str],
+    optional: Mapping[str, str] | None = None,
+    *,
+    eager_optional: bool = False,
 ) -> list[str]:
     """One line per import under ``tree`` that is neither stdlib, local nor in ``allowed``
-    (nor, for a lazy import, in ``optional``), saying where it is and what it needs."""
+    (nor, for a lazy import, in ``optional``), saying where it is and what it needs.
+
+    :param eager_optional: ``optional`` modules may be imported at module level too (for
+        modules that only run when the optional package is there, such as a bench server).
+    """
     problems = []
     for item in imports_of(tree):
         if item.module in sys.stdlib_module_names or is_local(item, root):
             continue
         providers = distributions_of(item.module)
-        if providers & allowed or (item.lazy and item.module in (optional or {})):
+        if providers & allowed or (
+            (item.lazy or eager_optional) and item.module in (optional or {})
+        ):
             continue
         where = item.path.relative_to(root)
         kind = "lazily imports" if item.lazy else "imports"
