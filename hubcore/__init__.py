@@ -1,10 +1,23 @@
-"""hubcore: publish an object in one process, call it from any other on the machine."""
+"""hubcore: publish an object in one process, call it from any other on the machine.
+
+The package, from the bottom up (each layer imports only the ones below it):
+
+- :mod:`hubcore.protocol`: frames, values and handshake maths, no I/O;
+- :mod:`hubcore.transport`: byte streams over Unix sockets (asyncio, uvloop, trio);
+- :mod:`hubcore.rpc`: the connection between two processes;
+- ``_hub`` (the hub) and :mod:`hubcore.client` (client, proxies, subscriptions, the module API);
+- :mod:`hubcore.app`: procfiles, the supervisor, services and :class:`App`;
+- :mod:`hubcore.sync`, ``worker`` and :mod:`hubcore.cli` on top.
+
+Everything public is re-exported here; the names of :mod:`hubcore.app` load on first use, so a
+client's ``import hubcore`` does not import the supervisor.
+"""
 
 from __future__ import annotations
 
-from hubcore._api import connect, get_proxy, publish_object
-from hubcore._app import App
-from hubcore._client import Client, Publication
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hubcore._directory import ObjectInfo
 from hubcore._errors import (
     AuthenticationFailed,
@@ -18,26 +31,40 @@ from hubcore._errors import (
     ProcfileError,
     ProtocolError,
     RemoteError,
+    remote_class_named,
 )
 from hubcore._hub import Hub, serve_hub
-from hubcore._procfile import load_procfile
-from hubcore._proxy import ObjectEvent, Proxy
-from hubcore._proxy_ops import (
+from hubcore._rundir import app_rundir
+from hubcore.client import (
+    Client,
+    ObjectEvent,
+    Proxy,
+    Publication,
+    Subscription,
     broadcast,
     call,
+    connect,
     events,
     get_property,
+    get_proxy,
     name_of,
+    publish_object,
     stream,
     subscribe,
     with_timeout,
 )
-from hubcore._rundir import app_rundir
-from hubcore._service import Service, ServiceContext
-from hubcore._subscriptions import Subscription
-from hubcore._supervisor import ProcessRecord, ProcessState
-from hubcore._tracing import CallRecord, Tracer
 from hubcore.protocol import register_codec
+from hubcore.rpc import CallRecord, Tracer
+
+if TYPE_CHECKING:
+    from hubcore.app import (
+        App,
+        ProcessRecord,
+        ProcessState,
+        Service,
+        ServiceContext,
+        load_procfile,
+    )
 
 __all__ = (
     "App",
@@ -81,3 +108,34 @@ __all__ = (
     "subscribe",
     "with_timeout",
 )
+
+_FROM_APP = frozenset(
+    {"App", "ProcessRecord", "ProcessState", "Service", "ServiceContext", "load_procfile"}
+)
+
+
+def _public(value: Any) -> Any:
+    """Name a re-exported class or function as hubcore names it: ``hubcore.Proxy``."""
+    if getattr(value, "__module__", "").startswith("hubcore."):
+        value.__module__ = __name__
+    return value
+
+
+for _name in __all__:
+    if _name not in _FROM_APP:
+        _public(globals()[_name])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_APP:
+        value = _public(getattr(importlib.import_module("hubcore.app"), name))
+        globals()[name] = value
+        return value
+    remote = remote_class_named(name)  # RemoteKeyError & co, as tracebacks name them
+    if remote is not None:
+        return remote
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

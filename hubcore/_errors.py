@@ -200,9 +200,16 @@ _SUBCLASSES: dict[type[BaseException], type[RemoteError]] = {}
 def _remote_class(base: type[BaseException]) -> type[RemoteError]:
     cls = _SUBCLASSES.get(base)
     if cls is None:
-        cls = type(f"Remote{base.__name__}", (RemoteError, base), {"__module__": __name__})
+        # Named as hubcore names it (``hubcore.RemoteKeyError``, found by hubcore.__getattr__).
+        cls = type(f"Remote{base.__name__}", (RemoteError, base), {"__module__": "hubcore"})
         _SUBCLASSES[base] = cls
     return cls
+
+
+def remote_class_named(name: str) -> type[RemoteError] | None:
+    """``RemoteKeyError`` -> the class remote ``KeyError``s are raised as, or None."""
+    builtin = _builtin_exception(name[len("Remote") :]) if name.startswith("Remote") else None
+    return _remote_class(builtin) if builtin is not None else None
 
 
 def _builtin_exception(type_name: str) -> type[Exception] | None:

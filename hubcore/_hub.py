@@ -25,21 +25,18 @@ import anyio.abc
 
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._errors import ConnectionLost, HubError, reason
-from hubcore._handshake import HANDSHAKE_TIMEOUT
-from hubcore._links import accept_link
-from hubcore._peer import CallHandler, Connection
-from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore._rundir import HUB_SOCKET, TOKEN_FILE
+from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
+from hubcore.rpc._connection import CallHandler, Connection
+from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
+from hubcore.rpc._open import accept_connection
 from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
-__all__ = ("CONTROL_TARGET", "HUB_SOCKET", "HUB_TARGET", "TOKEN_FILE", "Hub", "serve_hub")
+__all__ = ("Hub", "serve_hub")
 
 log = logging.getLogger("hubcore.hub")
 
-HUB_TARGET = "$hub"
 _EXITED = frozenset({"crashed", "failed", "stopped", "backoff"})
-CONTROL_TARGET = "$client"  # what each client serves to the hub (see _client._Control)
-TOKEN_FILE = "token"  # beside the socket
-HUB_SOCKET = "hub.sock"  # the socket's name in a run directory that serve_hub creates
 
 
 class Hub(CallHandler):
@@ -71,7 +68,7 @@ class Hub(CallHandler):
 
     async def _on_stream(self, stream: ByteStream) -> None:
         info = {"hub_pid": os.getpid(), "rundir": self.rundir}
-        conn = await accept_link(
+        conn = await accept_connection(
             stream,
             self.token,
             info,
@@ -83,8 +80,8 @@ class Hub(CallHandler):
         if conn is None:
             return
         # The kernel's word on the pid beats the client's own.
-        conn.peer["pid"] = stream.credentials.pid or conn.peer.get("pid")
-        self.clients[conn] = conn.peer
+        conn.remote["pid"] = stream.credentials.pid or conn.remote.get("pid")
+        self.clients[conn] = conn.remote
         await conn.run()
 
     def connection_closed(self, conn: Connection) -> None:

@@ -18,11 +18,12 @@ import os
 import shlex
 import tempfile
 from pathlib import Path
-
-import psutil
+from typing import TYPE_CHECKING
 
 from hubcore._errors import HubError
-from hubcore._hub import HUB_SOCKET, TOKEN_FILE
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = (
     "DEFAULT_PROCFILE",
@@ -39,6 +40,8 @@ __all__ = (
     "same_process",
 )
 
+HUB_SOCKET = "hub.sock"  # the hub's socket in a run directory
+TOKEN_FILE = "token"  # beside the socket: the hub's token
 PID_FILE = "supervisor.pid"
 SPEC_FILE = "app.json"
 DEFAULT_PROCFILE = "procfile.py"
@@ -72,6 +75,8 @@ def app_rundir(procfile: str | os.PathLike[str]) -> Path:
 
 def same_process(proc: psutil.Process, started_before: float) -> bool:
     """Whether ``proc`` existed at ``started_before`` (epoch seconds): not a recycled pid."""
+    import psutil  # lazily: a client that never looks for an app does not pay for it
+
     try:
         return proc.create_time() <= started_before + _CREATE_SLACK
     except psutil.Error:
@@ -80,6 +85,8 @@ def same_process(proc: psutil.Process, started_before: float) -> bool:
 
 def running_supervisor(rundir: Path) -> psutil.Process | None:
     """The live process that runs the app in ``rundir`` (from ``supervisor.pid``), or ``None``."""
+    import psutil
+
     pidfile = rundir / PID_FILE
     try:
         pid = int(pidfile.read_text().strip())

@@ -15,6 +15,9 @@ import anyio
 import psutil
 
 import hubcore
+from hubcore import _env
+
+__all__ = ("ProcessInfo", "main")
 
 
 class ProcessInfo:
@@ -43,8 +46,8 @@ async def child() -> None:
 async def parent() -> None:
     """Run a hub, start the child, call it, stop it."""
     async with hubcore.serve_hub() as hub:
-        env = {**os.environ, "HUBCORE_ADDRESS": hub.address, "HUBCORE_TOKEN_FILE": hub.token_file}
-        env["HUBCORE_PROCESS"] = "demo-child"
+        env = {**os.environ, _env.ADDRESS: hub.address, _env.TOKEN_FILE: hub.token_file}
+        env[_env.PROCESS] = "demo-child"
         command = [sys.executable, "-m", "hubcore.demo", "--child"]
         async with await anyio.open_process(command, env=env, stdout=None, stderr=None) as proc:
             try:

@@ -20,13 +20,14 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from hubcore import _api, _proxy_ops
-from hubcore._client import Client as AsyncClient
-from hubcore._client import Publication as AsyncPublication
 from hubcore._directory import ObjectInfo
-from hubcore._proxy import IS_A_STREAM, ObjectEvent
-from hubcore._proxy import Proxy as AsyncProxy
-from hubcore._subscriptions import Subscription as AsyncSubscription
+from hubcore.client import _api, _proxy_ops
+from hubcore.client._client import Client as AsyncClient
+from hubcore.client._client import Publication as AsyncPublication
+from hubcore.client._proxy import IS_A_STREAM
+from hubcore.client._proxy import Proxy as AsyncProxy
+from hubcore.client._subscriptions import ObjectEvent
+from hubcore.client._subscriptions import Subscription as AsyncSubscription
 from hubcore.protocol import DEFAULT_MAX_FRAME
 
 __all__ = (
@@ -281,7 +282,7 @@ def get_proxy(name: str, *, timeout: float = 10.0, instance: int | None = None) 
     return default_client().get_proxy(name, timeout=timeout, instance=instance)
 
 
-# -- the proxy's own operations (see hubcore._proxy_ops) -----------------------------------------
+# -- the proxy's own operations (see hubcore.client._proxy_ops) ------------------------------------
 
 
 def call(

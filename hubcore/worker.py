@@ -24,11 +24,12 @@ import anyio
 import anyio.abc
 import psutil
 
-from hubcore._api import connect, set_default_client
-from hubcore._client import Client
+from hubcore import _env
 from hubcore._errors import BootFailed, describe
-from hubcore._procfile import AppSpec, ServiceSpec
-from hubcore._service import ServiceContext, call_hook, load_class
+from hubcore.app._procfile import AppSpec, ServiceSpec
+from hubcore.app._service import ServiceContext, call_hook, load_class
+from hubcore.client._api import connect, set_default_client
+from hubcore.client._client import Client
 
 __all__ = ("BOOT_FAILED_EXIT", "main")
 
@@ -37,13 +38,11 @@ log = logging.getLogger("hubcore.worker")
 BOOT_FAILED_EXIT = 3
 LIFECYCLE = frozenset({"start", "stop", "ctx"})  # a service's own business, not callable remotely
 STOP_TIMEOUT = 10.0
-ENV_SPEC = "HUBCORE_APP_SPEC"
-ENV_SUPERVISOR = "HUBCORE_SUPERVISOR_PID"
 
 
 def _die_with_parent() -> None:
     """Ask Linux to send SIGTERM when the supervisor dies, and check it has not already."""
-    parent = int(os.environ.get(ENV_SUPERVISOR, "0") or 0)
+    parent = int(os.environ.get(_env.SUPERVISOR_PID, "0") or 0)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -189,8 +188,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     spec = AppSpec.from_dict(_read_spec())
     sys.path.insert(0, str(spec.root))
-    process = os.environ["HUBCORE_PROCESS"]
-    instance = int(os.environ.get("HUBCORE_INSTANCE", "0"))
+    process = os.environ[_env.PROCESS]
+    instance = int(os.environ.get(_env.INSTANCE, "0"))
     # Until run() installs its handler, a SIGTERM is ignored: nothing has started yet that a
     # stop would have to undo, and the supervisor escalates to SIGKILL after its grace period.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -211,7 +210,7 @@ def _kill_children() -> None:
 def _read_spec() -> dict[str, Any]:
     import json
 
-    return dict(json.loads(Path(os.environ[ENV_SPEC]).read_text()))
+    return dict(json.loads(Path(os.environ[_env.APP_SPEC]).read_text()))
 
 
 if __name__ == "__main__":

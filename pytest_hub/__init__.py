@@ -12,3 +12,6 @@ from pytest_hub._calls import AsyncCalls, Calls
 from pytest_hub._handle import HubApp
 
 __all__ = ("AsyncCalls", "AsyncHubApp", "Calls", "HubApp")
+
+for _value in (AsyncCalls, AsyncHubApp, Calls, HubApp):
+    _value.__module__ = __name__  # reports and type hints say pytest_hub.HubApp

@@ -14,20 +14,9 @@ import anyio
 
 import hubcore
 
-__all__ = ("ANY", "AsyncCalls", "Calls")
+__all__ = ("AsyncCalls", "Calls")
 
 POLL = 0.02  # seconds between looks: the calls happen in other processes, which push nothing
-
-
-class _Any:
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return "ANY"
-
-
-ANY: Any = _Any()
 
 
 def _matches(expected: Any, actual: Any) -> bool:
@@ -94,7 +83,7 @@ class _CallLog(Sequence[hubcore.CallRecord]):
 
     def assert_called_once(self, target: str, *args: Any, **kwargs: Any) -> hubcore.CallRecord:
         """Exactly one call of ``target``; with arguments, it must match them (values or
-        predicates such as ``lambda url: url.startswith("http")``, or ``ANY``)."""
+        predicates such as ``lambda url: url.startswith("http")``, or ``unittest.mock.ANY``)."""
         calls = self.of(target)
         if len(calls) != 1:
             self._fail(f"expected one call of {target}{_show(args, kwargs)}, saw {len(calls)}")

@@ -20,7 +20,6 @@ __all__ = (
     "HUB_APP_KEY",
     "SESSION_KEY",
     "HubSession",
-    "_hub_handle",
     "hub_app",
     "hub_app_factory",
     "proxy",

@@ -1,6 +1,6 @@
 """pytest11 entry point of pytest_hub: options, markers, report sections and the summary.
 
-Hooks only; the fixtures live in :mod:`pytest_hub.fixtures`.
+Hooks only; the fixtures live in :mod:`pytest_hub._fixtures`.
 """
 
 from __future__ import annotations
@@ -12,19 +12,22 @@ from typing import Any
 import psutil
 import pytest
 
-from pytest_hub import _settings
+from pytest_hub import _fixtures, _settings
 from pytest_hub._crash import describe
-from pytest_hub.fixtures import (
+from pytest_hub._fixtures import (
     HUB_APP_KEY,
     SESSION_KEY,
-    _hub_async_client,
-    _hub_handle,
     hub_app,
     hub_app_factory,
     proxy,
 )
 
-__all__ = ("_hub_async_client", "_hub_handle", "hub_app", "hub_app_factory", "proxy")
+__all__ = ("hub_app", "hub_app_factory", "proxy")
+
+# pytest finds a plugin's fixtures among its module's attributes: the private ones that serve
+# the public ones must be attributes too.
+_hub_async_client = _fixtures._hub_async_client
+_hub_handle = _fixtures._hub_handle
 
 # pytest splits each line at its first colon (name and signature, then description), so a
 # colon may appear only in the description: hub_replace's "module:Class" is shown there.

@@ -27,16 +27,17 @@ from typing import Any, TextIO
 import anyio
 import anyio.abc
 
-from hubcore._api import connect
-from hubcore._client import Client
+from hubcore import _env
 from hubcore._errors import BootFailed, HubError
-from hubcore._hub import HUB_SOCKET, Hub, serve_hub
-from hubcore._procfile import AppSpec, load_procfile
-from hubcore._proxy import Proxy
-from hubcore._records import LIVE_STATES
-from hubcore._rundir import PID_FILE, SPEC_FILE, app_rundir
-from hubcore._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
-from hubcore._tracing import CallRecord
+from hubcore._hub import Hub, serve_hub
+from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
+from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._records import LIVE_STATES
+from hubcore.app._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
+from hubcore.client._api import connect
+from hubcore.client._client import Client
+from hubcore.client._proxy import Proxy
+from hubcore.rpc._tracing import CallRecord
 
 __all__ = ("App",)
 
@@ -117,20 +118,20 @@ class App:
     def _templates(self, hub: Hub) -> list[ProcessTemplate]:
         base_env = {
             **os.environ,
-            "HUBCORE_ADDRESS": hub.address,
-            "HUBCORE_TOKEN_FILE": hub.token_file,
-            "HUBCORE_APP_SPEC": str(self.rundir / SPEC_FILE),
-            "HUBCORE_SUPERVISOR_PID": str(os.getpid()),
+            _env.ADDRESS: hub.address,
+            _env.TOKEN_FILE: hub.token_file,
+            _env.APP_SPEC: str(self.rundir / SPEC_FILE),
+            _env.SUPERVISOR_PID: str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         }
         if self._trace:
-            base_env["HUBCORE_TRACE"] = "1"
+            base_env[_env.TRACE] = "1"
         templates = []
         for proc in self.spec.processes.values():
             argv = (sys.executable, *proc.python_args, "-m", "hubcore.worker")
             for instance in range(proc.scale):
-                env = {**base_env, **proc.env, "HUBCORE_PROCESS": proc.name}
-                env["HUBCORE_INSTANCE"] = str(instance)
+                env = {**base_env, **proc.env, _env.PROCESS: proc.name}
+                env[_env.INSTANCE] = str(instance)
                 templates.append(
                     ProcessTemplate(
                         proc.name,

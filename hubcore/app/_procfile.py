@@ -34,8 +34,8 @@ from types import FrameType
 from typing import Any
 
 from hubcore._errors import ProcfileError, describe
-from hubcore._importcheck import front_of_sys_path, import_problem, valid_import_path
-from hubcore._spec import (
+from hubcore.app._importcheck import front_of_sys_path, import_problem, valid_import_path
+from hubcore.app._spec import (
     DEFAULT_PROCESS,
     AppSpec,
     ProcessSpec,

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from hubcore._spec import RestartPolicy
+from hubcore.app._spec import RestartPolicy
 
 __all__ = ("LIVE_STATES", "ProcessRecord", "ProcessState", "ProcessTemplate", "write_pidfile")
 

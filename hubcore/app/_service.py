@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubcore._client import Client, Publication
 from hubcore._errors import BootFailed, reason
-from hubcore._proxy import Proxy
+from hubcore.client._client import Client, Publication
+from hubcore.client._proxy import Proxy
 
 __all__ = ("Service", "ServiceContext", "call_hook", "load_class")
 

@@ -56,7 +56,7 @@ import anyio.to_thread
 import psutil
 
 from hubcore._errors import reason
-from hubcore._proctree import (
+from hubcore.app._proctree import (
     descendants,
     describe_exit,
     kill_family,
@@ -67,7 +67,7 @@ from hubcore._proctree import (
     sweep_pidfile,
     tree_memory,
 )
-from hubcore._records import (
+from hubcore.app._records import (
     ProcessRecord,
     ProcessState,
     ProcessTemplate,

@@ -20,10 +20,10 @@ from typing import TypeAlias
 import psutil
 
 from hubcore import _rundir
-from hubcore._api import connect
-from hubcore._client import Client
 from hubcore._errors import ConnectionLost
 from hubcore._rundir import DEFAULT_PROCFILE, HUB_SOCKET, TOKEN_FILE, app_rundir, same_process
+from hubcore.client._api import connect
+from hubcore.client._client import Client
 
 __all__ = (
     "LOG_FILE",

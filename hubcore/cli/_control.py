@@ -10,9 +10,9 @@ from typing import Any
 
 import anyio
 
-from hubcore._client import Client
-from hubcore._proxy_ops import call, stream
 from hubcore.cli._common import CliError, Subparsers, Target, add_command, connect_app, target_of
+from hubcore.client._client import Client
+from hubcore.client._proxy_ops import call, stream
 
 __all__ = ("add_parsers", "parse_value", "plain")
 

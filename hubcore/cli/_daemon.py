@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from hubcore._procfile import load_procfile
+from hubcore.app._procfile import load_procfile
 from hubcore.cli._common import (
     CliError,
     Subparsers,

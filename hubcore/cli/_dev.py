@@ -31,10 +31,10 @@ from typing import TextIO, cast
 import anyio
 import psutil
 
-from hubcore._app import App
 from hubcore._errors import BootFailed, HubError, reason
-from hubcore._procfile import AppSpec, load_procfile
-from hubcore._supervisor import ProcessState, kill_tree
+from hubcore.app._app import App
+from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
     CliError,
     Subparsers,

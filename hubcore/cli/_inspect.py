@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 import anyio
 import psutil
 
-from hubcore._api import ENV_ADDRESS, ENV_TOKEN_FILE
+from hubcore import _env
 from hubcore._directory import ObjectInfo
 from hubcore._rundir import HUB_SOCKET, SPEC_FILE, TOKEN_FILE, require_running
 from hubcore.cli._common import (
@@ -210,8 +210,8 @@ def run_env(args: argparse.Namespace) -> int:
     target.require_procfile()
     require_running(target.procfile, target.rundir)
     variables = {
-        ENV_ADDRESS: str(target.rundir / HUB_SOCKET),
-        ENV_TOKEN_FILE: str(target.rundir / TOKEN_FILE),
+        _env.ADDRESS: str(target.rundir / HUB_SOCKET),
+        _env.TOKEN_FILE: str(target.rundir / TOKEN_FILE),
     }
     if args.json:
         print(json.dumps(variables, indent=2))

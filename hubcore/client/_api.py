@@ -11,13 +11,13 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from hubcore._backend import running_backend
-from hubcore._client import Client, Publication
+from hubcore import _env
 from hubcore._errors import HubError
-from hubcore._hub import TOKEN_FILE
-from hubcore._proxy import Proxy
-from hubcore._rundir import find_app
+from hubcore._rundir import TOKEN_FILE, find_app
+from hubcore.client._client import Client, Publication
+from hubcore.client._proxy import Proxy
 from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore.transport._backend import running_backend
 
 __all__ = (
     "close_default_client",
@@ -27,9 +27,6 @@ __all__ = (
     "publish_object",
     "set_default_client",
 )
-
-ENV_ADDRESS = "HUBCORE_ADDRESS"
-ENV_TOKEN_FILE = "HUBCORE_TOKEN_FILE"
 
 
 def connect(
@@ -57,14 +54,14 @@ def connect(
             raise TypeError("connect() takes an address or app=, not both")
         address, app_token = find_app(app)
         token = app_token if token is None else token
-    path = str(address) if address is not None else os.environ.get(ENV_ADDRESS)
+    path = str(address) if address is not None else os.environ.get(_env.ADDRESS)
     if not path:
         raise HubError(
-            f"no hub address: pass one to connect(), or set {ENV_ADDRESS} (and {ENV_TOKEN_FILE}) "
+            f"no hub address: pass one to connect(), or set {_env.ADDRESS} (and {_env.TOKEN_FILE}) "
             "as `hubcore dev` and the pytest plugin do for the processes they start"
         )
-    if instance is None and os.environ.get("HUBCORE_INSTANCE", "").isdigit():
-        instance = int(os.environ["HUBCORE_INSTANCE"])
+    if instance is None and os.environ.get(_env.INSTANCE, "").isdigit():
+        instance = int(os.environ[_env.INSTANCE])
     return Client(
         path,
         _token(path, token),
@@ -77,14 +74,14 @@ def connect(
 def _token(address: str, token: bytes | str | None) -> bytes:
     if token is not None:
         return token.encode() if isinstance(token, str) else token
-    candidates = [os.environ.get(ENV_TOKEN_FILE), str(Path(address).parent / TOKEN_FILE)]
+    candidates = [os.environ.get(_env.TOKEN_FILE), str(Path(address).parent / TOKEN_FILE)]
     for candidate in filter(None, candidates):
         try:
             return Path(candidate).read_bytes().strip()
         except OSError:
             continue
     raise HubError(
-        f"no token for the hub at {address}: pass token=, or set {ENV_TOKEN_FILE} to the hub's "
+        f"no token for the hub at {address}: pass token=, or set {_env.TOKEN_FILE} to the hub's "
         "token file"
     )
 

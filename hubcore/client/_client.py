@@ -22,25 +22,24 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from hubcore import _env
 from hubcore._directory import Directory, ObjectInfo
-from hubcore._dispatch import Dispatcher, Published, describe
 from hubcore._errors import ConnectionLost, HubError, ObjectNotFound, ProcessCrashed
-from hubcore._hub import CONTROL_TARGET, HUB_TARGET
-from hubcore._links import accept_link, open_link
-from hubcore._peer import Connection
-from hubcore._proxy import ObjectEvent, Proxy, unreachable
-from hubcore._subscriptions import Subscription, Subscriptions
-from hubcore._tracing import Fault, Tracer
-from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore.client._proxy import Proxy, unreachable
+from hubcore.client._subscriptions import ObjectEvent, Subscription, Subscriptions
+from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
+from hubcore.rpc._connection import Connection
+from hubcore.rpc._dispatch import Dispatcher, Published, describe
+from hubcore.rpc._open import accept_connection, open_connection
+from hubcore.rpc._tracing import Fault, Tracer
 from hubcore.transport import ByteStream, Listener, listen_unix
 
-__all__ = ("CONTROL_TARGET", "Client", "Publication")
+__all__ = ("Client", "Publication")
 
 log = logging.getLogger("hubcore.client")
 
 HUB_CALL_TIMEOUT = 10.0
 _LISTENERS = itertools.count()  # several clients of one process each get their own socket
-ENV_TRACE = "HUBCORE_TRACE"
 
 
 class Publication:
@@ -98,7 +97,7 @@ class Client:
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
         self._hub: Connection | None = None
-        self._peers: dict[str, Connection] = {}
+        self._connections: dict[str, Connection] = {}
         self._accepted: set[Connection] = set()  # connections our listener serves
         self._early_events: list[list[Any]] | None = []  # hub events before the snapshot
         self._connecting: dict[str, anyio.Lock] = {}
@@ -106,14 +105,14 @@ class Client:
         self._listener_address: str | None = None
         self._listener_lock = anyio.Lock()
         self.subscriptions = Subscriptions(self)
-        self.tracer = Tracer(self.process, instance or 0) if os.environ.get(ENV_TRACE) else None
+        self.tracer = Tracer(self.process, instance or 0) if os.environ.get(_env.TRACE) else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         try:
-            self._hub = await open_link(
+            self._hub = await open_connection(
                 self.address, self.token, self._hello(), label="hub", max_frame=self.max_frame
             )
             self._hub.on_event = self._on_hub_event
@@ -156,7 +155,7 @@ class Client:
         with anyio.CancelScope(shield=True):
             # Say GOODBYE on every connection, so that nobody takes our leaving for a crash.
             async with anyio.create_task_group() as tg:
-                for conn in [*self._accepted, *self._peers.values()]:
+                for conn in [*self._accepted, *self._connections.values()]:
                     tg.start_soon(conn.aclose)
             if self._hub is not None:
                 await self._hub.aclose()
@@ -224,19 +223,19 @@ class Client:
                 name = f"peer-{self.process[:24]}-{os.getpid()}-{next(_LISTENERS)}.sock"
                 path = os.path.join(self.rundir, name)
                 listener = await listen_unix(path)
-                self._tg.start_soon(self._serve_peers, listener)
+                self._tg.start_soon(self._serve_listener, listener)
                 self._listener_address = path
             return self._listener_address
 
-    async def _serve_peers(self, listener: Listener) -> None:
+    async def _serve_listener(self, listener: Listener) -> None:
         try:
-            await listener.serve(self._on_peer_stream)
+            await listener.serve(self._on_accepted)
         finally:
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
 
-    async def _on_peer_stream(self, stream: ByteStream) -> None:
-        conn = await accept_link(
+    async def _on_accepted(self, stream: ByteStream) -> None:
+        conn = await accept_connection(
             stream,
             self.token,
             {"process": self.process},
@@ -303,9 +302,9 @@ class Client:
                 await changed.wait()
         raise _not_found(name, instance, timeout, self.directory.names())
 
-    def open_connection(self, info: ObjectInfo) -> Connection | None:
+    def existing_connection(self, info: ObjectInfo) -> Connection | None:
         """The shared connection to ``info``'s process if it is open now (no waiting)."""
-        conn = self._peers.get(info.address)
+        conn = self._connections.get(info.address)
         return conn if conn is not None and not conn.closed else None
 
     async def connection(self, info: ObjectInfo) -> Connection:
@@ -313,26 +312,26 @@ class Client:
 
         :raises ConnectionLost: nothing listens at its address any more.
         """
-        conn = self._peers.get(info.address)
+        conn = self._connections.get(info.address)
         if conn is not None and not conn.closed:
             return conn
         lock = self._connecting.setdefault(info.address, anyio.Lock())
         async with lock:
-            conn = self._peers.get(info.address)
+            conn = self._connections.get(info.address)
             if conn is None or conn.closed:
-                conn = await self._open_peer(info)
+                conn = await self._open_connection(info)
         return conn
 
-    async def _open_peer(self, info: ObjectInfo) -> Connection:
+    async def _open_connection(self, info: ObjectInfo) -> Connection:
         assert self._tg is not None
-        conn = await open_link(
+        conn = await open_connection(
             info.address, self.token, self._hello(), label=info.label, max_frame=self.max_frame
         )
-        conn.peer.update(process=info.process, instance=info.instance, pid=info.pid)
+        conn.remote.update(process=info.process, instance=info.instance, pid=info.pid)
         conn.identity = (self.process, self.instance or 0)
         conn.on_event = self.subscriptions.on_event
         conn.lost_error = self._crash_error
-        self._peers[info.address] = conn
+        self._connections[info.address] = conn
         await self._tg.start(conn.run)
         return conn
 
@@ -342,7 +341,7 @@ class Client:
         # non-crash is a connection this side dropped for a protocol violation.
         if conn.close_reason.startswith("protocol violation"):
             return ConnectionLost(f"connection to {conn.label} dropped: {conn.close_reason}")
-        pid = conn.peer.get("pid")
+        pid = conn.remote.get("pid")
         details: dict[str, Any] = {}
         if isinstance(pid, int) and self._hub is not None and not self._hub.closed:
             with anyio.move_on_after(1.0):
@@ -416,7 +415,7 @@ def _check_reachable(name: str, methods: tuple[str, ...]) -> None:
 
 
 def _default_process_name() -> str:
-    name = os.environ.get("HUBCORE_PROCESS") or Path(sys.argv[0] or "python").stem
+    name = os.environ.get(_env.PROCESS) or Path(sys.argv[0] or "python").stem
     return name if name and not name.startswith("-") else "python"  # `python -c`: "-c"
 
 
@@ -434,7 +433,7 @@ def _not_found(
 
 
 def _crashed(conn: Connection, details: dict[str, Any]) -> ProcessCrashed:
-    pid = conn.peer.get("pid")
+    pid = conn.remote.get("pid")
     code, sig = details.get("exit_code"), details.get("signal")
     how = (
         f"killed by signal {sig}"
@@ -451,8 +450,8 @@ def _crashed(conn: Connection, details: dict[str, Any]) -> ProcessCrashed:
         message += "\nlast lines of its stderr:\n" + "\n".join(f"  {line}" for line in tail[-10:])
     return ProcessCrashed(
         message,
-        process=str(conn.peer.get("process", "")),
-        instance=int(conn.peer.get("instance") or 0),
+        process=str(conn.remote.get("process", "")),
+        instance=int(conn.remote.get("instance") or 0),
         pid=pid if isinstance(pid, int) else None,
         exit_code=code,
         signal=sig,

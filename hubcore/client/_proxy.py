@@ -17,39 +17,26 @@ from __future__ import annotations
 import keyword
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import CallNotTaken, CallTimeout, ConnectionLost, ProcessCrashed
-from hubcore._tracing import Tracer
+from hubcore.rpc._tracing import Tracer
 
 if TYPE_CHECKING:
-    from hubcore._peer import Connection, RemoteStream
-    from hubcore._subscriptions import Subscription
+    from hubcore.client._subscriptions import ObjectEvent, Subscription
+    from hubcore.rpc._connection import Connection, RemoteStream
 
 __all__ = (
     "IS_A_STREAM",
-    "ObjectEvent",
     "Proxy",
     "ProxyClient",
     "RemoteMethod",
     "proxy_attributes",
     "unreachable",
 )
-
-
-@dataclass(frozen=True)
-class ObjectEvent:
-    """An event a published object emitted: its name, data, and which instance/generation."""
-
-    source: str
-    name: str
-    data: Any
-    generation: int
-    instance: int
 
 
 _OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
@@ -83,7 +70,7 @@ class ProxyClient(Protocol):
 
     async def connection(self, info: ObjectInfo) -> Connection: ...
 
-    def open_connection(self, info: ObjectInfo) -> Connection | None: ...
+    def existing_connection(self, info: ObjectInfo) -> Connection | None: ...
 
     async def subscribe(
         self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
@@ -240,7 +227,7 @@ class Proxy:
             callee.append((info.process, info.instance))
             sent_at = time.time()
             try:
-                conn = self._client.open_connection(info) or await _connect(
+                conn = self._client.existing_connection(info) or await _connect(
                     self._client, info, deadline
                 )
             except ConnectionLost:
@@ -287,7 +274,7 @@ class Proxy:
                 "(by name: hubcore.call), do not iterate it"
             )
         try:
-            conn = self._client.open_connection(info) or await _connect(
+            conn = self._client.existing_connection(info) or await _connect(
                 self._client, info, deadline
             )
         except TimeoutError:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from hubcore._proxy import ObjectEvent, Proxy
+from hubcore.client._proxy import Proxy
+from hubcore.client._subscriptions import ObjectEvent, Subscription
+from hubcore.protocol import GET_PROPERTY
 
 if TYPE_CHECKING:
-    from hubcore._peer import RemoteStream
-    from hubcore._subscriptions import Subscription
+    from hubcore.rpc._connection import RemoteStream
 
 __all__ = (
     "broadcast",
@@ -87,7 +88,7 @@ async def get_property(proxy: Proxy, name: str) -> Any:
     """
     _check_proxy(proxy, "get_property")
     _check_str("get_property", "name", name)
-    return await proxy._call_traced("$get_property", (name,), None, None)
+    return await proxy._call_traced(GET_PROPERTY, (name,), None, None)
 
 
 async def broadcast(proxy: Proxy, method: str, /, *args: Any, **kwargs: Any) -> dict[int, Any]:

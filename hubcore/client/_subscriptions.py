@@ -12,23 +12,48 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import HubError, reason
-from hubcore._proxy import ObjectEvent
+from hubcore.protocol import RESTARTED, SUBSCRIBE, UNSUBSCRIBE
 
 if TYPE_CHECKING:
-    from hubcore._client import Client
+    from hubcore._directory import Directory
+    from hubcore.rpc import Connection
 
-__all__ = ("RESTARTED", "Subscription", "Subscriptions")
+__all__ = ("ObjectEvent", "Subscription", "SubscriptionOwner", "Subscriptions")
 
 log = logging.getLogger("hubcore.events")
 
-RESTARTED = "$restarted"
 BUFFER = 1000
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """An event a published object emitted: its name, data, and which instance/generation."""
+
+    source: str
+    name: str
+    data: Any
+    generation: int
+    instance: int
+
+
+class SubscriptionOwner(Protocol):
+    """What subscriptions need from the client that owns them."""
+
+    @property
+    def directory(self) -> Directory: ...
+
+    async def connection(self, info: ObjectInfo) -> Connection: ...
+
+    def existing_connection(self, info: ObjectInfo) -> Connection | None: ...
+
+    def start_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
 
 class Subscription:
@@ -100,7 +125,7 @@ async def _await(result: Any) -> None:
 class Subscriptions:
     """All subscriptions of one client."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: SubscriptionOwner) -> None:
         self.client = client
         self._by_name: dict[str, list[Subscription]] = {}
         self._seen: dict[tuple[str, int], int] = {}  # (name, instance) -> generation
@@ -119,7 +144,7 @@ class Subscriptions:
 
     async def _attach(self, info: ObjectInfo, event: str) -> None:
         conn = await self.client.connection(info)
-        await conn.call(info.name, "$subscribe", (event,), timeout=10.0)
+        await conn.call(info.name, SUBSCRIBE, (event,), timeout=10.0)
         self._seen.setdefault((info.name, info.instance), info.generation)
 
     async def _reattach(self, info: ObjectInfo) -> None:
@@ -158,7 +183,7 @@ class Subscriptions:
         if any(other.event == sub.event for other in subs):
             return
         for info in self.client.directory.instances(sub.name):
-            conn = self.client._peers.get(info.address)
-            if conn is not None and not conn.closed:
+            conn = self.client.existing_connection(info)
+            if conn is not None:
                 with anyio.move_on_after(2.0):
-                    await conn.call(info.name, "$unsubscribe", (sub.event,), timeout=2.0)
+                    await conn.call(info.name, UNSUBSCRIBE, (sub.event,), timeout=2.0)

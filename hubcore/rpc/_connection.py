@@ -48,7 +48,7 @@ from hubcore.transport import ByteStream
 
 __all__ = ("CallHandler", "Connection", "RemoteStream")
 
-log = logging.getLogger("hubcore.peer")
+log = logging.getLogger("hubcore.rpc")
 
 STREAM_WINDOW = 16
 READ_GRACE = 1.0  # seconds the reader gets, after a send failed, to read what had arrived
@@ -98,8 +98,8 @@ class Connection:
         handler: CallHandler | None = None,
         on_event: Callable[[list[Any]], None] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
-        label: str = "peer",
-        peer: dict[str, Any] | None = None,
+        label: str = "remote",
+        remote: dict[str, Any] | None = None,
     ) -> None:
         self._stream = stream
         self._decoder = decoder or FrameDecoder()
@@ -109,13 +109,13 @@ class Connection:
         self.on_event = on_event
         self.max_frame = max_frame
         self.label = label
-        self.peer: dict[str, Any] = peer or {}
+        self.remote: dict[str, Any] = remote or {}
         self.identity: tuple[str, int] = ("", 0)  # our process and instance, named in errors
         self.lost_error: Callable[[Connection], Awaitable[BaseException]] | None = None
         self.closed = False
         self.goodbye = False
         self.close_reason = ""
-        self.peer_took: int | None = None  # from the other end's GOODBYE: the calls it took
+        self.remote_took: int | None = None  # from the other end's GOODBYE: the calls it took
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
         self._leaving = False
         self._send_failed = False
@@ -287,7 +287,7 @@ class Connection:
             str(f[3]),
             base=str(f[8] or ""),
             remote_traceback=str(f[4] or ""),
-            process=str(f[6] or self.peer.get("process", "")),
+            process=str(f[6] or self.remote.get("process", "")),
             instance=int(f[7] or 0),
             args=args,
         )
@@ -330,7 +330,7 @@ class Connection:
             if len(frame) > 2 and isinstance(frame[2], str) and frame[2]:
                 self.close_reason = f"the other end hung up: {frame[2]}"
             if len(frame) > 3 and isinstance(frame[3], int):
-                self.peer_took = frame[3]
+                self.remote_took = frame[3]
         elif kind != Kind.PONG:
             raise ProtocolError(f"unexpected frame kind {kind} after the handshake")
 
@@ -399,7 +399,7 @@ class Connection:
 
     def not_taken(self, cid: int) -> bool:
         """True if the other end said GOODBYE before it took call ``cid`` (it never ran)."""
-        return self.goodbye and self.peer_took is not None and cid > self.peer_took
+        return self.goodbye and self.remote_took is not None and cid > self.remote_took
 
     def _end_call(self, cid: int, slot: _Pending) -> None:
         del self._pending[cid]

@@ -15,14 +15,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubcore._peer import CallHandler, Connection
-from hubcore._tracing import Fault
-from hubcore.protocol import Kind
+from hubcore.protocol import GET_PROPERTY, SUBSCRIBE, UNSUBSCRIBE, Kind
 from hubcore.protocol._codec import Undecodable
+from hubcore.rpc._connection import CallHandler, Connection
+from hubcore.rpc._tracing import Fault
 
 __all__ = ("Dispatcher", "Published", "Shape", "describe")
 
-log = logging.getLogger("hubcore.dispatch")
+log = logging.getLogger("hubcore.rpc")
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,13 @@ class Dispatcher(CallHandler):
         self, conn: Connection, cid: int, pub: Published, method: str, args: list[Any]
     ) -> None:
         arg = args[0] if args and isinstance(args[0], str) else ""
-        if method == "$subscribe":
+        if method == SUBSCRIBE:
             pub.subscribers.setdefault(arg, set()).add(conn)
             conn.send_result(cid, pub.generation)
-        elif method == "$unsubscribe":
+        elif method == UNSUBSCRIBE:
             pub.subscribers.get(arg, set()).discard(conn)
             conn.send_result(cid, None)
-        elif method == "$get_property" and arg in pub.shape.properties:
+        elif method == GET_PROPERTY and arg in pub.shape.properties:
             _serve_plain(conn, cid, lambda: getattr(pub.obj, arg), [], {}, what="property")
         else:
             conn.send_error(cid, "AttributeError", f"{pub.name!r} has no property {arg!r}")

@@ -33,7 +33,7 @@ from hubcore.transport import ByteStream
 
 __all__ = ("HANDSHAKE_TIMEOUT", "accept", "initiate")
 
-log = logging.getLogger("hubcore.handshake")
+log = logging.getLogger("hubcore.rpc")
 
 HANDSHAKE_TIMEOUT = 5.0
 _MAX_HANDSHAKE_FRAME = 64 * 1024

@@ -1,22 +1,22 @@
-"""Opening and accepting authenticated connections (hub links and peer links alike)."""
+"""Opening and accepting authenticated connections (to the hub and between processes alike)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from hubcore import _handshake
 from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
-from hubcore._handshake import HANDSHAKE_TIMEOUT
-from hubcore._peer import CallHandler, Connection
+from hubcore.rpc import _handshake
+from hubcore.rpc._connection import CallHandler, Connection
+from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
 from hubcore.transport import ByteStream, connect_unix
 
-__all__ = ("accept_link", "open_link")
+__all__ = ("accept_connection", "open_connection")
 
-log = logging.getLogger("hubcore.links")
+log = logging.getLogger("hubcore.rpc")
 
 
-async def open_link(
+async def open_connection(
     address: str, token: bytes, info: dict[str, Any], *, label: str, max_frame: int
 ) -> Connection:
     """Connect to ``address`` and authenticate; the caller then runs the connection.
@@ -26,16 +26,16 @@ async def open_link(
     """
     stream = await connect_unix(address)
     try:
-        peer, decoder, frames = await _handshake.initiate(stream, token, info)
+        remote, decoder, frames = await _handshake.initiate(stream, token, info)
     except BaseException:
         await stream.aclose()
         raise
     return Connection(
-        stream, decoder=decoder, frames=frames, label=label, peer=peer, max_frame=max_frame
+        stream, decoder=decoder, frames=frames, label=label, remote=remote, max_frame=max_frame
     )
 
 
-async def accept_link(
+async def accept_connection(
     stream: ByteStream,
     token: bytes,
     info: dict[str, Any],
@@ -47,7 +47,7 @@ async def accept_link(
 ) -> Connection | None:
     """Authenticate an accepted stream; None (after one log line) if it failed."""
     try:
-        peer, decoder, frames = await _handshake.accept(
+        remote, decoder, frames = await _handshake.accept(
             stream, token, info, timeout=handshake_timeout
         )
     except (AuthenticationFailed, ProtocolError, ConnectionLost, TimeoutError) as exc:
@@ -55,14 +55,14 @@ async def accept_link(
         log.warning("%s refused a connection from pid %s: %s", what, pid, reason(exc))
         await stream.aclose()
         return None
-    peer.setdefault("pid", stream.credentials.pid)
-    label = f"{peer.get('process') or '?'}.{peer.get('instance') or 0} (pid {peer['pid']})"
+    remote.setdefault("pid", stream.credentials.pid)
+    label = f"{remote.get('process') or '?'}.{remote.get('instance') or 0} (pid {remote['pid']})"
     return Connection(
         stream,
         decoder=decoder,
         frames=frames,
         handler=handler,
         label=label,
-        peer=peer,
+        remote=remote,
         max_frame=max_frame,
     )

@@ -6,9 +6,9 @@ anyio's socket streams (:mod:`.unix`). Both give the same :class:`ByteStream`.
 
 from __future__ import annotations
 
-from hubcore._backend import running_backend
 from hubcore._errors import HubError
 from hubcore.transport import aio, unix
+from hubcore.transport._backend import running_backend
 from hubcore.transport.base import ByteStream, Listener, PeerCredentials
 
 __all__ = (

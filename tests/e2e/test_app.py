@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 import hubcore
-from hubcore._supervisor import ProcessState
+from hubcore.app._supervisor import ProcessState
 from tests.conftest import ANYIO_BACKENDS, Spawner
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]

@@ -22,7 +22,7 @@ from typing import IO
 import psutil
 import pytest
 
-from hubcore._supervisor import kill_tree, sweep_pidfile
+from hubcore.app._supervisor import kill_tree, sweep_pidfile
 from hubcore.cli._control import parse_value, plain
 
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"

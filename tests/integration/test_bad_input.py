@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 import hubcore
-from hubcore import _handshake
 from hubcore.protocol import FrameDecoder, Kind, encode_frame
+from hubcore.rpc import _handshake
 from hubcore.transport import ByteStream, connect_unix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -115,7 +115,7 @@ async def test_default_client_joins_the_hub_named_by_the_environment(hub, monkey
     await hubcore.publish_object("from-env", _Answer())
     proxy = await hubcore.get_proxy("from-env", timeout=5)
     assert await proxy.answer() == 42
-    await hubcore._api.close_default_client()
+    await hubcore.client._api.close_default_client()
 
 
 class _Answer:

@@ -13,7 +13,7 @@ import pytest
 
 import hubcore
 import hubcore.sync
-from hubcore._backend import running_backend
+from hubcore.transport._backend import running_backend
 from tests.integration.apps.objects import OPERATION_NAMES
 from tests.integration.helpers import start_publisher
 
@@ -177,11 +177,11 @@ async def test_call_with_bad_arguments_raises_before_sending(client, method, arg
     await client.publish("station", _Station("a"))
     proxy = await client.get_proxy("station", timeout=5)
     assert await proxy.whoami() == "a"
-    conn = client.open_connection(client.directory.peek("station"))
+    conn = client.existing_connection(client.directory.peek("station"))
     with pytest.raises(TypeError, match=message) as info:
         await hubcore.call(proxy, method, args, kwargs)
     assert not isinstance(info.value, hubcore.RemoteError)  # raised here, not by the callee
-    assert client.open_connection(client.directory.peek("station")) is conn
+    assert client.existing_connection(client.directory.peek("station")) is conn
     assert conn is not None
     assert not conn.closed
     assert await proxy.whoami() == "a"

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import hubcore
-from hubcore._peer import STREAM_WINDOW
+from hubcore.rpc._connection import STREAM_WINDOW
 from tests.integration.helpers import eventually, start_publisher, wait_for_new
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

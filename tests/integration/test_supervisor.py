@@ -23,8 +23,8 @@ import anyio.abc
 import psutil
 import pytest
 
-from hubcore._procfile import RestartPolicy
-from hubcore._supervisor import (
+from hubcore.app._procfile import RestartPolicy
+from hubcore.app._supervisor import (
     ProcessRecord,
     ProcessState,
     ProcessTemplate,

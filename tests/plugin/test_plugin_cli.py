@@ -42,19 +42,19 @@ def test_help_lists_options_markers_and_fixtures(pytester: pytest.Pytester, inne
     result = inner.run("--fixtures", procfile=None).result
     result.stdout.fnmatch_lines(
         [
-            "proxy -- *pytest_hub*fixtures.py:*",
+            "proxy -- *pytest_hub*_fixtures.py:*",
             "    ``proxy(name, timeout=None, instance=None)``: awaitable methods in an async test,",
         ]
     )
     result.stdout.fnmatch_lines(
         [
-            "hub_app -- *pytest_hub*fixtures.py:*",
+            "hub_app -- *pytest_hub*_fixtures.py:*",
             "    The procfile topology, booted once per session (per xdist worker)*",
         ]
     )
     result.stdout.fnmatch_lines(
         [
-            "hub_app_factory -- *pytest_hub*fixtures.py:*",
+            "hub_app_factory -- *pytest_hub*_fixtures.py:*",
             "    Boot another topology for this test: ``hub_app_factory(procfile, replace=*",
         ]
     )

@@ -17,7 +17,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 #: Distributions hubcore may import lazily without declaring them, and why.
 OPTIONAL = {
-    "trio": "imported only inside a trio run (hubcore/_api.py): running trio means it is there",
+    "trio": "imported only inside a trio run (hubcore/client/_api.py): trio runs, so it is there",
 }
 
 

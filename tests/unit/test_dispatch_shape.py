@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hubcore._dispatch import describe
+from hubcore.rpc._dispatch import describe
 
 
 class Service:

@@ -14,8 +14,8 @@ import anyio.abc
 import pytest
 
 from hubcore._errors import CallNotTaken, ConnectionLost
-from hubcore._peer import Connection
 from hubcore.protocol import FrameDecoder, Kind, encode_frame
+from hubcore.rpc._connection import Connection
 from hubcore.transport.unix import Credentials
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]

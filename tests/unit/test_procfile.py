@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hubcore._errors import HubError, ProcfileError
-from hubcore._procfile import (
+from hubcore.app._procfile import (
     DEFAULT_PROCESS,
     AppSpec,
     ProcessSpec,

@@ -10,9 +10,9 @@ import pytest
 
 import hubcore
 import hubcore.sync
-from hubcore import _proxy_ops
 from hubcore._directory import Directory
-from hubcore._proxy import proxy_attributes, unreachable
+from hubcore.client import _proxy_ops
+from hubcore.client._proxy import proxy_attributes, unreachable
 
 OPERATIONS = tuple(name for name in _proxy_ops.__all__ if name != "check_call")
 

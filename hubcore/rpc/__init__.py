@@ -1,0 +1,35 @@
+"""The connection between two processes: calls, cancels, streams and events over one socket.
+
+Layers below: :mod:`hubcore.protocol` (frames, values, handshake maths; no I/O) and
+:mod:`hubcore.transport` (byte streams). Layers above: the hub (:mod:`hubcore._hub`) and the
+client (:mod:`hubcore.client`). Nothing here knows of names, proxies or apps.
+
+- :class:`Connection`: one authenticated, multiplexed, two-way connection (``_connection``);
+- :func:`open_connection` / :func:`accept_connection`: the handshake around it (``_open``,
+  ``_handshake``);
+- :class:`Dispatcher`: the callee side, turning CALL frames into method calls (``_dispatch``);
+- :class:`Tracer`, :class:`CallRecord`, :class:`Fault`: call records and injected faults
+  for test harnesses (``_tracing``).
+"""
+
+from __future__ import annotations
+
+from hubcore.rpc._connection import CallHandler, Connection, RemoteStream
+from hubcore.rpc._dispatch import Dispatcher, Published, Shape, describe
+from hubcore.rpc._open import accept_connection, open_connection
+from hubcore.rpc._tracing import CallRecord, Fault, Tracer
+
+__all__ = (
+    "CallHandler",
+    "CallRecord",
+    "Connection",
+    "Dispatcher",
+    "Fault",
+    "Published",
+    "RemoteStream",
+    "Shape",
+    "Tracer",
+    "accept_connection",
+    "describe",
+    "open_connection",
+)
