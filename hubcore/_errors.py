@@ -6,6 +6,8 @@ This module imports nothing from hubcore, so every layer can use it.
 from __future__ import annotations
 
 import builtins
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = (
@@ -21,8 +23,10 @@ __all__ = (
     "ProtocolError",
     "RemoteError",
     "describe",
+    "did_you_mean",
     "reason",
     "remote_error",
+    "unknown_name",
 )
 
 
@@ -76,6 +80,31 @@ def _explain(exc: BaseException) -> str:
     )
     cause = reason(exc.__cause__) if exc.__cause__ is not None else ""
     return ": ".join(filter(None, (meaning, cause)))
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'echo'?"`` for the known name closest to a mistyped ``name``.
+
+    :return: the question, or ``""`` when no known name is close (difflib's similarity of 0.6
+        or more) or ``name`` is itself known.
+    """
+    choices = list(dict.fromkeys(known))
+    if name in choices:
+        return ""  # the name is known: what is wrong is something else (an instance number)
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_name(head: str, name: str, known: Iterable[str], listing: str) -> str:
+    """The message for a name that is not known: what was not found, the closest known name
+    if one is close, then what there is.
+
+    ``unknown_name("'kv' has no remote method 'ech'", "ech", methods, "it has: echo, slow")``
+    gives ``"'kv' has no remote method 'ech'; did you mean 'echo'? (it has: echo, slow)"``, and
+    without a close name ``"...; it has: echo, slow"``.
+    """
+    hint = did_you_mean(name, known)
+    return f"{head}; {hint} ({listing})" if hint else f"{head}; {listing}"
 
 
 class CallTimeout(HubError, TimeoutError):

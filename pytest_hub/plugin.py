@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from pytest_hub import _fixtures, _settings
+from pytest_hub import _fixtures, _report, _settings
 from pytest_hub._crash import describe
 from pytest_hub._fixtures import (
     HUB_APP_KEY,
@@ -82,8 +82,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Any, None]:
+    if _report.uses_hub(item):
+        _report.hide_hub_frames(item)  # before pytest renders the failure
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if report.failed:
+        _report.point_at_test(item, call, report)
     handle = item.stash.get(HUB_APP_KEY, None)
     if handle is None or report.when != "call" or not handle.started:
         return

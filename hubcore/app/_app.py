@@ -28,7 +28,7 @@ import anyio
 import anyio.abc
 
 from hubcore import _env
-from hubcore._errors import BootFailed, HubError
+from hubcore._errors import BootFailed, HubError, unknown_name
 from hubcore._hub import Hub, serve_hub
 from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
 from hubcore.app._procfile import AppSpec, load_procfile
@@ -245,13 +245,16 @@ class App:
     def config(self, service: str) -> dict[str, Any]:
         """The resolved config of a service (free ports included).
 
-        :raises KeyError: no such service (the message lists the services).
+        :raises KeyError: no such service (the message lists the services, and suggests the
+            closest name).
         """
         try:
             return dict(self.spec.services[service].config)
         except KeyError:
-            known = ", ".join(self.spec.services)
-            raise KeyError(f"no service {service!r}; services: {known}") from None
+            services = self.spec.services
+            listing = f"services: {', '.join(services)}"
+            message = unknown_name(f"no service {service!r}", service, services, listing)
+            raise KeyError(message) from None
 
     async def get_proxy(
         self, name: str, *, timeout: float = 10.0, instance: int | None = None
@@ -266,9 +269,11 @@ class App:
 
         Returns once the supervisor has seen it die (for a deadly signal), so that a call made
         next knows it was sent after the death and waits for the restarted process.
+
+        :raises LookupError: no such process (the message suggests the closest name).
         """
         supervisor = self._supervisor()
-        record = supervisor.records[f"{process}.{instance}"]
+        record = supervisor.select(process, instance)[0]
         pid = record.pid
         await supervisor.kill(process, instance, sig)
         if pid is not None and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
@@ -279,7 +284,10 @@ class App:
             )
 
     async def restart(self, process: str, instance: int | None = None) -> None:
-        """Stop a process gracefully and start it again; returns once it is ready."""
+        """Stop a process gracefully and start it again; returns once it is ready.
+
+        :raises LookupError: no such process (the message suggests the closest name).
+        """
         await self._supervisor().restart(process, instance)
         await self.ready(self.boot_timeout)
 
@@ -291,8 +299,11 @@ class App:
 
     @contextmanager
     def paused(self, process: str, instance: int = 0) -> Iterator[None]:
-        """:meth:`pause` for code without an event loop (a plain ``with``)."""
-        record = self._supervisor().records[f"{process}.{instance}"]
+        """:meth:`pause` for code without an event loop (a plain ``with``).
+
+        :raises LookupError: no such process (the message suggests the closest name).
+        """
+        record = self._supervisor().select(process, instance)[0]
         if record.pid is None:
             raise HubError(f"{record.label} is not running")
         pid = record.pid
@@ -304,14 +315,11 @@ class App:
                 os.kill(pid, signal.SIGCONT)
 
     def logs(self, process: str, instance: int | None = None) -> list[str]:
-        """The captured output lines of a process (every instance unless one is given)."""
-        records = self._supervisor().records.values()
-        return [
-            line
-            for r in records
-            if r.template.name == process and instance in (None, r.template.instance)
-            for line in r.log
-        ]
+        """The captured output lines of a process (every instance unless one is given).
+
+        :raises LookupError: no such process (the message suggests the closest name).
+        """
+        return [line for r in self._supervisor().select(process, instance) for line in r.log]
 
     async def drain_calls(self, skip: Container[str] = ()) -> list[CallRecord]:
         """The cross-process calls recorded by the app's processes since the last drain.

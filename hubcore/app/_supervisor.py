@@ -55,7 +55,7 @@ import anyio.abc
 import anyio.to_thread
 import psutil
 
-from hubcore._errors import reason
+from hubcore._errors import reason, unknown_name
 from hubcore.app._proctree import (
     descendants,
     describe_exit,
@@ -316,11 +316,19 @@ class Supervisor:
 
     # --- lookup ---
 
+    def select(self, name: str, instance: int | None = None) -> list[ProcessRecord]:
+        """The records of process ``name`` (of one instance, if given).
+
+        :raises LookupError: no such process or instance (the message suggests a close name).
+        """
+        return [slot.record for slot in self._select(name, instance)]
+
     def _slot(self, label: str) -> _Slot:
         try:
             return self._slots[label]
         except KeyError:
-            raise LookupError(f"no process {label!r}; known: {self._labels()}") from None
+            message = unknown_name(f"no process {label!r}", label, self._slots, self._known())
+            raise LookupError(message) from None
 
     def _select(self, name: str | None, instance: int | None) -> list[_Slot]:
         slots = [
@@ -330,11 +338,14 @@ class Supervisor:
             and (instance is None or slot.record.template.instance == instance)
         ]
         if not slots:
-            raise LookupError(f"no process {name!r} instance {instance}; known: {self._labels()}")
+            what = repr(name) if instance is None else f"{name!r} instance {instance}"
+            names = [slot.record.template.name for slot in self._slots.values()]
+            message = unknown_name(f"no process {what}", str(name), names, self._known())
+            raise LookupError(message)
         return slots
 
-    def _labels(self) -> list[str]:
-        return sorted(self._slots)
+    def _known(self) -> str:
+        return f"known: {', '.join(sorted(self._slots))}"
 
     # --- runner: spawn, watch, restart ---
 

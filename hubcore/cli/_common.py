@@ -20,7 +20,7 @@ from typing import TypeAlias
 import psutil
 
 from hubcore import _rundir
-from hubcore._errors import ConnectionLost
+from hubcore._errors import ConnectionLost, unknown_name
 from hubcore._rundir import DEFAULT_PROCFILE, HUB_SOCKET, TOKEN_FILE, app_rundir, same_process
 from hubcore.client._api import connect
 from hubcore.client._client import Client
@@ -38,6 +38,7 @@ __all__ = (
     "running_supervisor",
     "same_process",
     "target_of",
+    "unknown_process",
 )
 
 LOG_FILE = "app.log"
@@ -54,6 +55,13 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+def unknown_process(process: str, known: Sequence[str]) -> str:
+    """The error for a process (``worker`` or ``worker.1``) that the app does not have."""
+    name = process.rpartition(".")[0] if process.rpartition(".")[2].isdigit() else process
+    head = f"no process {process!r} in the app"
+    return unknown_name(head, name, known, f"processes: {', '.join(known)}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,16 @@ from typing import Any
 
 import anyio
 
-from hubcore.cli._common import CliError, Subparsers, Target, add_command, connect_app, target_of
+from hubcore._errors import unknown_name
+from hubcore.cli._common import (
+    CliError,
+    Subparsers,
+    Target,
+    add_command,
+    connect_app,
+    target_of,
+    unknown_process,
+)
 from hubcore.client._client import Client
 from hubcore.client._proxy_ops import call, stream
 
@@ -149,11 +158,14 @@ def _check_method(client: Client, name: str, method: str) -> tuple[str, ...]:
     """
     infos = client.directory.instances(name)
     if not infos:
-        published = ", ".join(client.directory.names()) or "nothing"
-        raise CliError(f"nothing is published as {name!r}; published: {published}")
-    if method not in infos[0].methods:
-        methods = ", ".join(infos[0].methods) or "none"
-        raise CliError(f"{name!r} has no method {method!r}; its methods: {methods}")
+        names = client.directory.names()
+        listing = f"published: {', '.join(names) or 'nothing'}"
+        raise CliError(unknown_name(f"nothing is published as {name!r}", name, names, listing))
+    methods = infos[0].methods
+    if method not in methods:
+        listing = f"its methods: {', '.join(methods) or 'none'}"
+        head = f"{name!r} has no method {method!r}"
+        raise CliError(unknown_name(head, method, methods, listing))
     return infos[0].streams
 
 
@@ -197,7 +209,7 @@ def _restart_requests(known: Sequence[str], process: str | None) -> list[dict[st
     name, _, instance = process.rpartition(".")
     if name in known and instance.isdigit():
         return [{"process": name, "instance": int(instance)}]
-    raise CliError(f"no process {process!r} in the app; processes: {', '.join(known)}")
+    raise CliError(unknown_process(process, known))
 
 
 def _pids(snapshots: list[dict[str, Any]]) -> dict[str, int | None]:

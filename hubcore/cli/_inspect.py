@@ -30,6 +30,7 @@ from hubcore.cli._common import (
     human_duration,
     same_process,
     target_of,
+    unknown_process,
 )
 
 __all__ = ("add_parsers",)
@@ -254,7 +255,7 @@ def _line_filter(target: Target, process: str | None) -> Callable[[str], bool]:
     is_label = re.fullmatch(r".+\.\d+", process) is not None
     name = process.rpartition(".")[0] if is_label else process
     if known and name not in known:
-        raise CliError(f"no process {process!r} in the app; processes: {', '.join(known)}")
+        raise CliError(unknown_process(process, known))
     label = re.escape(process) if is_label else rf"{re.escape(process)}\.\d+"
     pattern = re.compile(rf"{label} ")
     return lambda line: pattern.match(line) is not None

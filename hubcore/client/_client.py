@@ -24,7 +24,13 @@ import anyio.abc
 
 from hubcore import _env
 from hubcore._directory import Directory, ObjectInfo
-from hubcore._errors import ConnectionLost, HubError, ObjectNotFound, ProcessCrashed
+from hubcore._errors import (
+    ConnectionLost,
+    HubError,
+    ObjectNotFound,
+    ProcessCrashed,
+    unknown_name,
+)
 from hubcore.client._proxy import Proxy, unreachable
 from hubcore.client._subscriptions import ObjectEvent, Subscription, Subscriptions
 from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
@@ -425,8 +431,9 @@ def _not_found(
     what = f"{name!r}" if instance is None else f"instance {instance} of {name!r}"
     published = ", ".join(names) if names else "nothing"
     waited = f"{timeout:.3g}s" if timeout is not None else "ever"
+    head = f"no process published {what} within {waited}"
     return ObjectNotFound(
-        f"no process published {what} within {waited}; published now: {published}",
+        unknown_name(head, name, names, f"published now: {published}"),
         name=name,
         available=names,
     )

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from hubcore._directory import ObjectInfo
-from hubcore._errors import CallNotTaken, CallTimeout, ConnectionLost, ProcessCrashed
+from hubcore._errors import (
+    CallNotTaken,
+    CallTimeout,
+    ConnectionLost,
+    ProcessCrashed,
+    unknown_name,
+)
 from hubcore.rpc._tracing import Tracer
 
 if TYPE_CHECKING:
@@ -374,11 +380,13 @@ def unreachable(method: str) -> str | None:
 
 def _no_method_message(name: str, method: str, info: ObjectInfo) -> str:
     """The AttributeError text for ``proxy.<method>`` on an object that lacks it."""
-    text = f"{name!r} has no remote method {method!r}; "
-    text += f"it has: {', '.join(info.methods)}" if info.methods else "it has no public methods"
+    listing = f"it has: {', '.join(info.methods)}" if info.methods else "it has no public methods"
+    operation = _FORMER_OPERATIONS.get(method)
+    # A property or a former operation has its own explanation below: no guess at a method.
+    known = () if method in info.properties or operation is not None else info.methods
+    text = unknown_name(f"{name!r} has no remote method {method!r}", method, known, listing)
     if method in info.properties:
         text += f"; {method!r} is a property: read it with hubcore.get_property(proxy, {method!r})"
-    operation = _FORMER_OPERATIONS.get(method)
     if operation is not None:
         text += (
             f" (the proxy's own operations are functions now: hubcore.{operation}(proxy, ...), "

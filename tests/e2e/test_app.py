@@ -168,6 +168,18 @@ async def test_app_boot_returns_with_every_process_ready(rundir: Path) -> None:
         assert isinstance(app.config("hog")["port"], int)
         with pytest.raises(KeyError, match="counter"):  # the message lists the services
             app.config("nope")
+        with pytest.raises(KeyError, match="did you mean 'counter'"):
+            app.config("countr")
+        with pytest.raises(LookupError, match="did you mean 'background'"):
+            await app.kill("backgrund")
+        with pytest.raises(LookupError, match="did you mean 'background'"):
+            await app.restart("backgrund")
+        with pytest.raises(LookupError, match="did you mean 'worker'"):
+            app.logs("wroker")
+        with pytest.raises(LookupError, match="no process 'worker' instance 5; known: "):
+            app.logs("worker", 5)
+        with pytest.raises(LookupError, match="did you mean 'hog'"), app.paused("hgo"):
+            pass
 
         counter = await app.get_proxy("counter")
         assert await counter.get_pid() == pids["background.0"]

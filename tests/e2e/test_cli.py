@@ -394,6 +394,11 @@ def test_call_errors_and_restart_of_an_unknown_process(cli: Cli) -> None:
     assert_one_line_error(
         cli.app("restart", "nosuch"), "no process 'nosuch'", "background, worker, hog"
     )
+    # A near miss is named, whatever the command.
+    assert_one_line_error(cli.app("call", "counter.incremnt"), "did you mean 'increment'?")
+    assert_one_line_error(cli.app("call", "countr.increment"), "did you mean 'counter'?")
+    assert_one_line_error(cli.app("restart", "backgrund"), "did you mean 'background'?")
+    assert_one_line_error(cli.app("logs", "wrker.1"), "no process 'wrker.1'", "'worker'?")
 
     failed = cli.app("call", "counter.increment", "x")  # the string "x": int + str raises
     assert failed.returncode == 1

@@ -90,6 +90,8 @@ async def test_get_proxy_of_unpublished_name_lists_what_exists(client):
         await client.get_proxy("absent", timeout=0.2)
     assert isinstance(info.value, LookupError)
     assert info.value.available == ("present",)
+    with pytest.raises(hubcore.ObjectNotFound, match=r"; did you mean 'present'\? \(published"):
+        await client.get_proxy("presnt", timeout=0.2)
 
 
 async def test_proxy_lists_remote_methods_and_refuses_unknown_ones(spawn, hub_env, client):
@@ -99,6 +101,10 @@ async def test_proxy_lists_remote_methods_and_refuses_unknown_ones(spawn, hub_en
     assert "calls" not in dir(proxy)
     with pytest.raises(AttributeError, match="no remote method 'nope'"):
         proxy.nope  # noqa: B018
+    with pytest.raises(
+        AttributeError, match=r"'info' has no remote method 'eho'; did you mean 'echo'\?"
+    ):
+        proxy.eho  # noqa: B018
     assert await hubcore.get_property(proxy, "label") == "info-object"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import pickle
+from collections.abc import Iterable
 
 import anyio
 import pytest
@@ -20,8 +21,10 @@ from hubcore._errors import (
     ProcessCrashed,
     RemoteError,
     describe,
+    did_you_mean,
     reason,
     remote_error,
+    unknown_name,
 )
 from hubcore.transport._mapping import map_exceptions
 
@@ -243,3 +246,44 @@ def test_errors_pickle_round_trip_keeps_type_and_attributes(
     assert str(copy) == str(err)
     for attr in attrs:
         assert getattr(copy, attr) == getattr(err, attr), attr
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "expected"),
+    [
+        ("ech", ["echo", "slow"], "did you mean 'echo'?"),
+        ("backgrund", ["background", "worker", "hog"], "did you mean 'background'?"),
+        ("countr", ("caller", "counter", "hog"), "did you mean 'counter'?"),
+        ("incremnt", iter(["get_pid", "increment"]), "did you mean 'increment'?"),  # any iterable
+        ("Counter", {"counter": 1}, "did you mean 'counter'?"),  # a mapping: its keys
+        ("wrker", ["worker", "worker", "worker"], "did you mean 'worker'?"),  # once, if repeated
+    ],
+)
+def test_did_you_mean_names_the_closest_known_name(
+    name: str, known: Iterable[str], expected: str
+) -> None:
+    assert did_you_mean(name, known) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "known"),
+    [
+        ("nope", ["echo", "slow"]),  # nothing close
+        ("x", []),  # nothing known
+        ("worker", ["background", "worker"]),  # known: a wrong instance, not a typo
+    ],
+)
+def test_did_you_mean_is_empty_without_a_close_other_name(name: str, known: list[str]) -> None:
+    assert did_you_mean(name, known) == ""
+
+
+def test_did_you_mean_picks_the_closest_of_several() -> None:
+    assert did_you_mean("get_pids", ["get_pid", "get_pods", "get"]) == "did you mean 'get_pid'?"
+
+
+def test_unknown_name_puts_the_guess_before_the_listing() -> None:
+    head, listing = "'kv' has no remote method 'ech'", "it has: echo, slow"
+    guessed = unknown_name(head, "ech", ["echo", "slow"], listing)
+    assert guessed == "'kv' has no remote method 'ech'; did you mean 'echo'? (it has: echo, slow)"
+    plain = unknown_name("'kv' has no remote method 'zzz'", "zzz", ["echo", "slow"], listing)
+    assert plain == "'kv' has no remote method 'zzz'; it has: echo, slow"

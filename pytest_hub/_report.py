@@ -1,0 +1,165 @@
+"""What the report of a failing test shows: the test's own line right above the error.
+
+A call through a proxy passes through hubcore, and a blocking one through anyio's portal
+thread, ``concurrent.futures`` and an event loop as well, before it raises. pytest would show
+all of those frames, with their locals, above the one line the reader needs: the test's call.
+So, in the reports of tests that use the plugin's fixtures, these frames are hidden:
+
+- every frame of hubcore and of this plugin;
+- the frames of libraries (the standard library, site-packages) next to them: those hubcore
+  called on the way to the raise, and those between the test and hubcore (``contextlib`` for
+  a ``with``). A frame of user code that hubcore calls back (a predicate given to
+  ``hub_app.calls``) stays, and so does a library the test calls that raises by itself.
+
+How: pytest asks each test item for ``_traceback_filter(excinfo)`` (it cuts pytest's own frames
+and honours ``__tracebackhide__``), for the test's error and each exception chained to it. The
+plugin wraps that filter of the items it serves (:func:`hide_hub_frames`), so every style that
+pytest filters (``auto``, ``long``, ``short``, ``line``) gets it, and ``--fulltrace``, which
+turns pytest's filter off, shows everything again. ``--tb=native`` prints Python's own
+traceback, which pytest never filters (its own frames included): the plugin leaves it so.
+:func:`point_at_test` makes the report's crash location (``--tb=line``, ``path:line: error``)
+the last line shown rather than the raise inside hubcore.
+
+This is the place for everything the plugin adds to a failing test's report.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+import site
+import sysconfig
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import hubcore
+from pytest_hub._fixtures import HUB_APP_KEY
+
+if TYPE_CHECKING:
+    from _pytest._code.code import Traceback, TracebackEntry
+
+__all__ = ("Frame", "hidden", "hide_hub_frames", "point_at_test", "uses_hub")
+
+#: The fixtures whose tests get short reports (``hub_app`` and ``proxy`` both need
+#: ``_hub_handle``, so a test that uses either has it among its fixtures).
+HUB_FIXTURES = frozenset({"_hub_handle", "hub_app_factory"})
+
+_FILTER = "_traceback_filter"  # the item method pytest filters tracebacks with
+_WRAPPED = "_pytest_hub_wrapped"  # set on the wrapper, so it is installed once
+
+
+class Frame(enum.Enum):
+    """Where the code of a traceback entry lives."""
+
+    HUB = "hub"  #: hubcore or pytest_hub
+    LIBRARY = "library"  #: the standard library or an installed package
+    USER = "user"  #: anything else: the tests and the code under test
+
+
+def uses_hub(item: pytest.Item) -> bool:
+    """Whether ``item`` uses the plugin: one of its fixtures, or an app set up for it (as by
+    ``request.getfixturevalue("hub_app")``)."""
+    return bool(HUB_FIXTURES & set(getattr(item, "fixturenames", ()))) or HUB_APP_KEY in item.stash
+
+
+def hide_hub_frames(item: pytest.Item) -> None:
+    """Make ``item``'s reports hide hubcore's frames (see the module's docstring). Idempotent;
+    an item without pytest's traceback filter is left alone."""
+    original = getattr(item, _FILTER, None)
+    if original is None or getattr(original, _WRAPPED, False):
+        return
+    auto = item.config.getoption("tbstyle", "auto") == "auto"
+
+    def traceback_filter(excinfo: pytest.ExceptionInfo[BaseException]) -> Traceback:
+        shown: Traceback = original(excinfo)
+        hide = hidden([_kind(entry.path) for entry in shown])
+        if not any(hide):
+            return shown
+        entries = [entry for entry, hidden_ in zip(shown, hide, strict=True) if not hidden_]
+        return type(shown)(_restyle(entries) if auto else entries)
+
+    setattr(traceback_filter, _WRAPPED, True)
+    setattr(item, _FILTER, traceback_filter)
+
+
+def _restyle(entries: list[TracebackEntry]) -> list[TracebackEntry]:
+    """pytest's ``auto`` style, again for the entries left: the first and the last long."""
+    last = len(entries) - 1
+    return [e.with_repr_style("long" if i in (0, last) else "short") for i, e in enumerate(entries)]
+
+
+def point_at_test(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """Make the report's crash location (``path:line: error``, what ``--tb=line`` prints) the
+    last line its traceback shows, rather than the raise inside hubcore."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    filter_ = getattr(item, _FILTER, None)
+    if crash is None or call.excinfo is None or filter_ is None:
+        return
+    if not getattr(filter_, _WRAPPED, False) or item.config.getoption("fulltrace", False):
+        return  # not a test of the plugin's, or pytest's filter is off: so is ours
+    shown = filter_(call.excinfo)
+    if len(shown):
+        crash.path, crash.lineno = str(shown[-1].path), shown[-1].lineno + 1
+
+
+def hidden(kinds: Sequence[Frame]) -> list[bool]:
+    """Which frames of a traceback (oldest first) to hide.
+
+    A hubcore frame is hidden, and so is a library frame next to hubcore: one that the nearest
+    non-library frame before it or after it is hubcore's (what hubcore called on the way to the
+    raise, the top of a thread hubcore runs, ``contextlib`` between a ``with`` of the test and
+    a context manager of hubcore).
+    """
+    before = _nearest_not_library(kinds)
+    after = _nearest_not_library(kinds[::-1])[::-1]
+    return [
+        kind is Frame.HUB or (kind is Frame.LIBRARY and Frame.HUB in (prev, next_))
+        for kind, prev, next_ in zip(kinds, before, after, strict=True)
+    ]
+
+
+def _nearest_not_library(kinds: Sequence[Frame]) -> list[Frame | None]:
+    """For each frame, the kind of the nearest frame up to it (itself included) that is not a
+    library's; None for library frames with none before them."""
+    found: list[Frame | None] = []
+    nearest: Frame | None = None
+    for kind in kinds:
+        if kind is not Frame.LIBRARY:
+            nearest = kind
+        found.append(nearest)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(path: Path | str) -> Frame:
+    if not os.path.isabs(path):  # "<frozen importlib._bootstrap>", "<string>": Python's own
+        return Frame.LIBRARY
+    real = os.path.realpath(path)
+    if real.startswith(_hub_dirs()):
+        return Frame.HUB
+    if real.startswith(_library_dirs()) or f"{os.sep}site-packages{os.sep}" in real:
+        return Frame.LIBRARY
+    return Frame.USER
+
+
+@functools.cache
+def _hub_dirs() -> tuple[str, ...]:
+    return (_as_dir(Path(hubcore.__file__).parent), _as_dir(Path(__file__).parent))
+
+
+@functools.cache
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+    dirs += [*site.getsitepackages(), site.getusersitepackages()]
+    return tuple(dict.fromkeys(_as_dir(d) for d in dirs))
+
+
+def _as_dir(path: str | os.PathLike[str]) -> str:
+    return os.path.join(os.path.realpath(path), "")
