@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 
 from hubcore import _env
+from hubcore._changes import Changes
 from hubcore._errors import BootFailed, HubError
 from hubcore._hub import Hub, serve_hub
 from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
@@ -68,7 +69,7 @@ class App:
         self._stack = AsyncExitStack()
         self._ready: dict[str, int] = {}  # label -> pid that reported ready
         self._failures: dict[str, dict[str, Any]] = {}
-        self._changed = anyio.Event()
+        self._changed = Changes()  # readiness may have changed
         self._tg: anyio.abc.TaskGroup | None = None
         self.hub: Hub | None = None
         self.supervisor: Supervisor | None = None
@@ -157,14 +158,10 @@ class App:
 
     # -- health ----------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
     def _on_change(self, record: ProcessRecord) -> None:
         assert self.hub is not None
         self.hub.record_process(record.snapshot())
-        self._notify()
+        self._changed.notify()
 
     def _on_report(self, peer: dict[str, Any], kind: str, data: Any) -> None:
         label = f"{peer.get('process')}.{peer.get('instance', 0)}"
@@ -175,7 +172,7 @@ class App:
             if self._tg is not None and self.supervisor is not None:
                 name, _, instance = label.rpartition(".")
                 self._tg.start_soon(self.supervisor.stop, name, int(instance))
-        self._notify()
+        self._changed.notify()
 
     def healthy(self, record: ProcessRecord) -> bool:
         """Whether a process runs and its current pid reported ready."""
@@ -192,11 +189,10 @@ class App:
         try:
             with anyio.fail_after(timeout):
                 while True:
-                    changed = self._changed
                     self._raise_failures(supervisor)
                     if all(self.healthy(r) for r in supervisor.records.values()):
                         return
-                    await changed.wait()
+                    await self._changed.wait()
         except TimeoutError:
             late = self.not_ready()
             if not late:  # all ready at the deadline after all

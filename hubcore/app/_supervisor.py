@@ -55,6 +55,7 @@ import anyio.abc
 import anyio.to_thread
 import psutil
 
+from hubcore._changes import Changes
 from hubcore._errors import reason
 from hubcore.app._proctree import (
     descendants,
@@ -166,7 +167,7 @@ class Supervisor:
         self._color = color if color is not None else _isatty(log_stream)
         self._pidfile = pidfile
         self._clock = clock
-        self._changed = anyio.Event()
+        self._changed = Changes()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False
         self._closed = anyio.Event()
@@ -547,11 +548,7 @@ class Supervisor:
         record.state = state
         logger.debug("%s -> %s (%s)", record.label, state.value, record.reason)
         _guarded(self._on_change, record)
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        self._changed.notify()
 
     async def _pump(
         self, slot: _Slot, stream: anyio.abc.ByteReceiveStream | None, name: str
@@ -579,7 +576,7 @@ class Supervisor:
             record.stderr_tail.append(line)
         _guarded(self._on_log, record, stream, line)
         self._echo(record.label, line)
-        self._notify()
+        self._changed.notify()
 
     def _announce(self, record: ProcessRecord, level: int, message: str) -> None:
         logger.log(level, "%s: %s", record.label, message)
