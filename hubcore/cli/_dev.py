@@ -33,6 +33,7 @@ import psutil
 
 from hubcore._errors import BootFailed, HubError, reason
 from hubcore.app._app import App
+from hubcore.app._output import ECHOED
 from hubcore.app._procfile import AppSpec, load_procfile
 from hubcore.app._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
@@ -149,7 +150,7 @@ class _SkipAnnounced(logging.Filter):
     """The supervisor both logs and echoes restart notices; the echo is enough here."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.funcName != "_announce"
+        return not getattr(record, ECHOED, False)
 
 
 @contextmanager
