@@ -1,9 +1,10 @@
 """Apps: procfiles, the supervisor that runs their processes, services, and :class:`App`.
 
 Only :mod:`hubcore.app._app` and :mod:`hubcore.app._service` use the client
-(:mod:`hubcore.client`); the procfile (``_procfile``, ``_spec``, ``_importcheck``) and the
-supervisor (``_supervisor``, ``_runner``, ``_stop``, ``_output``, ``_records``, ``_proctree``)
-need nothing from the connection layers, so they can be read and tested alone.
+(:mod:`hubcore.client`); the procfile (``_procfile``, ``_builders``, ``_spec``,
+``_importcheck``) and the supervisor (``_supervisor``, ``_runner``, ``_stop``, ``_output``,
+``_records``, ``_proctree``) need nothing from the connection layers, so they can be read and
+tested alone.
 
 Names load on first use, so that importing one part (a worker reads only the spec) does not
 import the others.

@@ -32,8 +32,9 @@ from hubcore._changes import Changes
 from hubcore._errors import BootFailed, HubError
 from hubcore._hub import Hub, serve_hub
 from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
-from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._procfile import load_procfile
 from hubcore.app._records import LIVE_STATES
+from hubcore.app._spec import AppSpec
 from hubcore.app._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
 from hubcore.client._api import connect
 from hubcore.client._client import Client

@@ -34,7 +34,8 @@ import psutil
 from hubcore._errors import BootFailed, HubError, reason
 from hubcore.app._app import App
 from hubcore.app._output import ECHOED
-from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._procfile import load_procfile
+from hubcore.app._spec import AppSpec
 from hubcore.app._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
     CliError,
