@@ -35,7 +35,13 @@ from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
 from hubcore.app._procfile import load_procfile
 from hubcore.app._records import LIVE_STATES
 from hubcore.app._spec import AppSpec
-from hubcore.app._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
+from hubcore.app._supervisor import (
+    ProcessRecord,
+    ProcessState,
+    ProcessTemplate,
+    Supervisor,
+    check_kill_instance,
+)
 from hubcore.client._api import connect
 from hubcore.client._client import Client
 from hubcore.client._proxy import Proxy
@@ -258,16 +264,23 @@ class App:
             raise HubError("the app is not running: use `async with App(...)`")
         return await self.client.get_proxy(name, timeout=timeout, instance=instance)
 
-    async def kill(self, process: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
+    async def kill(self, process: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a process, as a crash would: the supervisor restarts it.
 
         Returns once the supervisor has seen it die (for a deadly signal), so that a call made
         next knows it was sent after the death and waits for the restarted process.
+
+        :param process: the process name.
+        :param instance: which of its instances.
+        :param sig: the signal (keyword only).
+        :raises TypeError: a signal was passed as the instance.
+        :raises LookupError: no such process.
         """
+        check_kill_instance(process, instance)
         supervisor = self._supervisor()
         record = supervisor.records[f"{process}.{instance}"]
         pid = record.pid
-        await supervisor.kill(process, instance, sig)
+        await supervisor.kill(process, instance, sig=sig)
         if pid is not None and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             await supervisor.wait_until(
                 record.label,

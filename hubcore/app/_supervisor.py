@@ -54,6 +54,7 @@ __all__ = (
     "ProcessState",
     "ProcessTemplate",
     "Supervisor",
+    "check_kill_instance",
     "kill_tree",
     "sweep_pidfile",
     "write_pidfile",
@@ -187,14 +188,19 @@ class Supervisor:
         """
         await self._stop_all(self._select(name, instance))
 
-    async def kill(self, name: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
+    async def kill(self, name: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a running process, as an outside death would.
 
         The watchdog treats the resulting exit as a crash (restart with backoff). A process
         that is not running is left alone.
 
+        :param name: the process name.
+        :param instance: which of its instances.
+        :param sig: the signal (keyword only).
+        :raises TypeError: a signal was passed as the instance.
         :raises LookupError: no such process.
         """
+        check_kill_instance(name, instance)
         self._select(name, instance)[0].kill(sig)
 
     async def restart(self, name: str, instance: int | None = None) -> None:
@@ -321,3 +327,18 @@ class Supervisor:
             write_pidfile(self._pidfile, self.records.values())
         except OSError as exc:
             logger.warning("could not write pidfile %s: %s", self._pidfile, reason(exc))
+
+
+def check_kill_instance(process: str, instance: int) -> None:
+    """Refuse a signal where ``kill(process, instance=0, *, sig=...)`` takes the instance.
+
+    A ``signal.Signals`` is an int, so ``kill("web", signal.SIGTERM)`` would otherwise aim at
+    instance 15; ``hub_app.kill`` once took the signal second.
+
+    :raises TypeError: ``instance`` is a signal; the message says to pass it as ``sig=``.
+    """
+    if isinstance(instance, signal.Signals):
+        raise TypeError(
+            f"kill({process!r}, signal.{instance.name}): the second argument is the instance; "
+            f"pass the signal by keyword: kill({process!r}, sig=signal.{instance.name})"
+        )
