@@ -74,6 +74,7 @@ class App:
         self._color = color
         self._trace = trace
         self._stack = AsyncExitStack()
+        self._booted = False
         self._ready: dict[str, int] = {}  # label -> pid that reported ready
         self._failures: dict[str, dict[str, Any]] = {}
         self._changed = Changes()  # readiness may have changed
@@ -85,8 +86,8 @@ class App:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> App:
+        await self.boot()
         try:
-            await self._boot()
             await self.ready(self.boot_timeout)
         except BaseException:
             # Not inside a new cancel scope: the stack exits the task groups this task
@@ -100,7 +101,28 @@ class App:
     ) -> None:
         await self.aclose()
 
-    async def _boot(self) -> None:
+    async def boot(self) -> None:
+        """Serve the hub and start every process, without waiting for them to be ready.
+
+        ``async with App(...)`` is :meth:`boot`, then :meth:`ready` with ``boot_timeout``.
+        Calling the two yourself lets you act in between (show progress, let a signal cut the
+        wait short, handle :class:`BootFailed` your way). Call :meth:`aclose` afterwards in
+        every case, from the task that booted.
+
+        :raises HubError: the app is running already.
+        :raises OSError: the run directory or the hub's socket could not be made. Whatever
+            was started is stopped before an error propagates.
+        """
+        if self._booted:
+            raise HubError(f"the app of {self.spec.path} is running already: boot() it once")
+        self._booted = True
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()  # in this task, as above
+            raise
+
+    async def _start(self) -> None:
         self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.hub = hub = await self._stack.enter_async_context(serve_hub(self.rundir / HUB_SOCKET))
         hub.on_report = self._on_report
@@ -158,6 +180,7 @@ class App:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         await self._stack.aclose()
+        self._booted = False
         for name in (PID_FILE, SPEC_FILE):
             (self.rundir / name).unlink(missing_ok=True)
         for stale in self.rundir.glob("peer-*.sock"):  # left by processes that were killed

@@ -205,11 +205,11 @@ class _DevRun:
         app = App(spec, rundir=self.target.rundir, log_stream=self.out, boot_timeout=boot_timeout)
         self.app = app
         async with AsyncExitStack() as stack:
-            # Not `async with app`: App.__aenter__ closes a failed boot inside a shielded cancel
-            # scope entered after the app's task groups, which anyio refuses (RuntimeError).
-            # Booting in two steps also lets a signal cancel just the wait for readiness.
+            # Not `async with app`, which waits for readiness inside its __aenter__: booting in
+            # two steps lets a signal cancel just that wait, and a boot failure become one
+            # line pointing at the output above.
             stack.push_async_callback(app.aclose)
-            await app._boot()
+            await app.boot()
             with self.boot_scope:
                 await _wait_ready(app)
             if not self.boot_scope.cancelled_caught:
