@@ -2,8 +2,8 @@
 
 How it works: the hub owns the truth. Each client asks for a snapshot once and then receives a
 "published"/"unpublished" event for every change, in order, on the same connection, so its
-mirror never misses one. Waiters block on :meth:`Directory.changed`, an event replaced at every
-change (a broadcast), so there is no polling.
+mirror never misses one. Waiters block on ``Directory.changed.wait()``, a broadcast that every
+change wakes, so there is no polling.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import anyio
+from hubcore._changes import Changes
 
 __all__ = ("Directory", "ObjectInfo")
 
@@ -61,7 +61,7 @@ class Directory:
     def __init__(self) -> None:
         self._entries: dict[str, list[ObjectInfo]] = {}
         self._turn: dict[str, Iterator[int]] = {}
-        self.changed = anyio.Event()
+        self.changed = Changes()
 
     def names(self) -> tuple[str, ...]:
         """Published names, sorted."""
@@ -102,7 +102,7 @@ class Directory:
         entries.append(info)
         entries.sort(key=lambda e: e.instance)
         self._entries[info.name] = entries
-        self._notify()
+        self.changed.notify()
 
     def remove(self, info: ObjectInfo) -> None:
         """Forget a publication (only that generation: a newer one stays)."""
@@ -111,15 +111,11 @@ class Directory:
             self._entries[info.name] = entries
         else:
             self._entries.pop(info.name, None)
-        self._notify()
+        self.changed.notify()
 
     def replace_all(self, infos: list[ObjectInfo]) -> None:
         """Load a snapshot."""
         self._entries.clear()
         for info in infos:
             self._entries.setdefault(info.name, []).append(info)
-        self._notify()
-
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        self.changed.notify()

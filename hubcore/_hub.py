@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from hubcore._changes import Changes
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._errors import ConnectionLost, HubError, reason
 from hubcore._rundir import HUB_SOCKET, TOKEN_FILE
@@ -57,7 +58,7 @@ class Hub(CallHandler):
         self.clients: dict[Connection, dict[str, Any]] = {}
         self.processes: dict[str, dict[str, Any]] = {}
         self._exits: dict[int, dict[str, Any]] = {}
-        self._exit_event = anyio.Event()
+        self._exited = Changes()  # a process exit was recorded
         self._watchers: set[Connection] = set()
         self._owned: dict[Connection, list[ObjectInfo]] = {}
         self._generations = itertools.count(1)
@@ -222,8 +223,7 @@ class Hub(CallHandler):
         ):
             if snapshot.get("pid"):
                 self._exits[int(snapshot["pid"])] = snapshot
-            self._exit_event.set()
-            self._exit_event = anyio.Event()
+            self._exited.notify()
         self._broadcast("process", snapshot)
 
     async def _exit_info(self, pid: int, wait: float) -> dict[str, Any] | None:
@@ -232,7 +232,7 @@ class Hub(CallHandler):
             return self._exits.get(pid)  # nobody will report this one's exit: answer now
         with anyio.move_on_after(min(max(wait, 0.0), 5.0)):
             while pid not in self._exits:
-                await self._exit_event.wait()
+                await self._exited.wait()
         return self._exits.get(pid)
 
 

@@ -26,8 +26,8 @@ import psutil
 
 from hubcore import _env
 from hubcore._errors import BootFailed, describe
-from hubcore.app._procfile import AppSpec, ServiceSpec
 from hubcore.app._service import ServiceContext, call_hook, load_class
+from hubcore.app._spec import AppSpec, ServiceSpec
 from hubcore.client._api import connect, set_default_client
 from hubcore.client._client import Client
 

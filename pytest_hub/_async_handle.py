@@ -39,9 +39,14 @@ class AsyncHubApp(AppFacts):
         self._handle = handle
         self.calls = AsyncCalls(handle.calls, self._fetch_calls)
 
-    async def kill(self, process: str, sig: int = signal.SIGKILL, instance: int = 0) -> None:
-        """Kill a process as a crash would; the supervisor restarts it. Not a test failure."""
-        await anyio.to_thread.run_sync(self._handle.kill, process, sig, instance)
+    async def kill(self, process: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
+        """Kill a process as a crash would; the supervisor restarts it. Not a test failure.
+
+        :raises TypeError: a signal was passed as the instance (pass it as ``sig=``).
+        """
+        await anyio.to_thread.run_sync(
+            functools.partial(self._handle.kill, process, instance, sig=sig)
+        )
 
     async def restart(self, process: str, instance: int | None = None) -> None:
         """Stop a process gracefully, start it again, and wait until it is ready."""

@@ -12,6 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +100,13 @@ class HubApp(AppFacts):
 
     # -- acting on processes ---------------------------------------------------------------
 
-    def kill(self, process: str, sig: int = signal.SIGKILL, instance: int = 0) -> None:
-        """Kill a process as a crash would; the supervisor restarts it. Not a test failure."""
+    def kill(self, process: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
+        """Kill a process as a crash would; the supervisor restarts it. Not a test failure.
+
+        :raises TypeError: a signal was passed as the instance (pass it as ``sig=``).
+        """
         self._expected.add(process)
-        hubcore.sync.portal().call(self.app.kill, process, instance, sig)
+        hubcore.sync.portal().call(partial(self.app.kill, process, instance, sig=sig))
 
     def restart(self, process: str, instance: int | None = None) -> None:
         """Stop a process gracefully, start it again, and wait until it is ready."""

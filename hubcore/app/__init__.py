@@ -1,9 +1,10 @@
 """Apps: procfiles, the supervisor that runs their processes, services, and :class:`App`.
 
 Only :mod:`hubcore.app._app` and :mod:`hubcore.app._service` use the client
-(:mod:`hubcore.client`); the procfile (``_procfile``, ``_spec``, ``_importcheck``) and the
-supervisor (``_supervisor``, ``_restart``, ``_output``, ``_records``, ``_proctree``) need
-nothing from the connection layers, so they can be read and tested alone.
+(:mod:`hubcore.client`); the procfile (``_procfile``, ``_builders``, ``_spec``,
+``_importcheck``) and the supervisor (``_supervisor``, ``_runner``, ``_stop``, ``_output``,
+``_records``, ``_proctree``) need nothing from the connection layers, so they can be read and
+tested alone.
 
 Names load on first use, so that importing one part (a worker reads only the spec) does not
 import the others.
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from hubcore.app._procfile import load_procfile
     from hubcore.app._records import ProcessRecord, ProcessState
     from hubcore.app._service import Service, ServiceContext
-    from hubcore.app._spec import AppSpec, ProcessSpec, RestartPolicy, ServiceSpec
+    from hubcore.app._spec import AppSpec, ProcessSpec, RestartPlan, RestartPolicy, ServiceSpec
     from hubcore.app._supervisor import Supervisor
 
 __all__ = (
@@ -28,6 +29,7 @@ __all__ = (
     "ProcessRecord",
     "ProcessSpec",
     "ProcessState",
+    "RestartPlan",
     "RestartPolicy",
     "Service",
     "ServiceContext",
@@ -42,6 +44,7 @@ _WHERE = {
     "ProcessRecord": "_records",
     "ProcessSpec": "_spec",
     "ProcessState": "_records",
+    "RestartPlan": "_spec",
     "RestartPolicy": "_spec",
     "Service": "_service",
     "ServiceContext": "_service",

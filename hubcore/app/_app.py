@@ -28,12 +28,20 @@ import anyio
 import anyio.abc
 
 from hubcore import _env
+from hubcore._changes import Changes
 from hubcore._errors import BootFailed, HubError, unknown_name
 from hubcore._hub import Hub, serve_hub
 from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
-from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._procfile import load_procfile
 from hubcore.app._records import LIVE_STATES
-from hubcore.app._supervisor import ProcessRecord, ProcessState, ProcessTemplate, Supervisor
+from hubcore.app._spec import AppSpec
+from hubcore.app._supervisor import (
+    ProcessRecord,
+    ProcessState,
+    ProcessTemplate,
+    Supervisor,
+    check_kill_instance,
+)
 from hubcore.client._api import connect
 from hubcore.client._client import Client
 from hubcore.client._proxy import Proxy
@@ -66,9 +74,10 @@ class App:
         self._color = color
         self._trace = trace
         self._stack = AsyncExitStack()
+        self._booted = False
         self._ready: dict[str, int] = {}  # label -> pid that reported ready
         self._failures: dict[str, dict[str, Any]] = {}
-        self._changed = anyio.Event()
+        self._changed = Changes()  # readiness may have changed
         self._tg: anyio.abc.TaskGroup | None = None
         self.hub: Hub | None = None
         self.supervisor: Supervisor | None = None
@@ -77,8 +86,8 @@ class App:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> App:
+        await self.boot()
         try:
-            await self._boot()
             await self.ready(self.boot_timeout)
         except BaseException:
             # Not inside a new cancel scope: the stack exits the task groups this task
@@ -92,7 +101,28 @@ class App:
     ) -> None:
         await self.aclose()
 
-    async def _boot(self) -> None:
+    async def boot(self) -> None:
+        """Serve the hub and start every process, without waiting for them to be ready.
+
+        ``async with App(...)`` is :meth:`boot`, then :meth:`ready` with ``boot_timeout``.
+        Calling the two yourself lets you act in between (show progress, let a signal cut the
+        wait short, handle :class:`BootFailed` your way). Call :meth:`aclose` afterwards in
+        every case, from the task that booted.
+
+        :raises HubError: the app is running already.
+        :raises OSError: the run directory or the hub's socket could not be made. Whatever
+            was started is stopped before an error propagates.
+        """
+        if self._booted:
+            raise HubError(f"the app of {self.spec.path} is running already: boot() it once")
+        self._booted = True
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()  # in this task, as above
+            raise
+
+    async def _start(self) -> None:
         self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.hub = hub = await self._stack.enter_async_context(serve_hub(self.rundir / HUB_SOCKET))
         hub.on_report = self._on_report
@@ -150,6 +180,7 @@ class App:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         await self._stack.aclose()
+        self._booted = False
         for name in (PID_FILE, SPEC_FILE):
             (self.rundir / name).unlink(missing_ok=True)
         for stale in self.rundir.glob("peer-*.sock"):  # left by processes that were killed
@@ -157,14 +188,10 @@ class App:
 
     # -- health ----------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
     def _on_change(self, record: ProcessRecord) -> None:
         assert self.hub is not None
         self.hub.record_process(record.snapshot())
-        self._notify()
+        self._changed.notify()
 
     def _on_report(self, peer: dict[str, Any], kind: str, data: Any) -> None:
         label = f"{peer.get('process')}.{peer.get('instance', 0)}"
@@ -175,7 +202,7 @@ class App:
             if self._tg is not None and self.supervisor is not None:
                 name, _, instance = label.rpartition(".")
                 self._tg.start_soon(self.supervisor.stop, name, int(instance))
-        self._notify()
+        self._changed.notify()
 
     def healthy(self, record: ProcessRecord) -> bool:
         """Whether a process runs and its current pid reported ready."""
@@ -192,11 +219,10 @@ class App:
         try:
             with anyio.fail_after(timeout):
                 while True:
-                    changed = self._changed
                     self._raise_failures(supervisor)
                     if all(self.healthy(r) for r in supervisor.records.values()):
                         return
-                    await changed.wait()
+                    await self._changed.wait()
         except TimeoutError:
             late = self.not_ready()
             if not late:  # all ready at the deadline after all
@@ -264,18 +290,23 @@ class App:
             raise HubError("the app is not running: use `async with App(...)`")
         return await self.client.get_proxy(name, timeout=timeout, instance=instance)
 
-    async def kill(self, process: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
+    async def kill(self, process: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a process, as a crash would: the supervisor restarts it.
 
         Returns once the supervisor has seen it die (for a deadly signal), so that a call made
         next knows it was sent after the death and waits for the restarted process.
 
+        :param process: the process name.
+        :param instance: which of its instances.
+        :param sig: the signal (keyword only).
+        :raises TypeError: a signal was passed as the instance.
         :raises LookupError: no such process (the message suggests the closest name).
         """
+        check_kill_instance(process, instance)
         supervisor = self._supervisor()
         record = supervisor.select(process, instance)[0]
         pid = record.pid
-        await supervisor.kill(process, instance, sig)
+        await supervisor.kill(process, instance, sig=sig)
         if pid is not None and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             await supervisor.wait_until(
                 record.label,

@@ -20,7 +20,14 @@ import psutil
 
 from hubcore.app._spec import RestartPolicy
 
-__all__ = ("LIVE_STATES", "ProcessRecord", "ProcessState", "ProcessTemplate", "write_pidfile")
+__all__ = (
+    "LIVE_STATES",
+    "ProcessRecord",
+    "ProcessState",
+    "ProcessTemplate",
+    "record_exit",
+    "write_pidfile",
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,17 @@ class ProcessRecord:
             "reason": self.reason,
             "stderr_tail": list(self.stderr_tail),
         }
+
+
+def record_exit(record: ProcessRecord, returncode: int) -> None:
+    """Note how the record's process ended: ``exit_code``, or ``signal`` for a negative code.
+
+    :param record: the record to update (``ended_at`` is set to now).
+    :param returncode: the exit status as asyncio/trio report it, ``-signal`` if signalled.
+    """
+    record.ended_at = time.time()
+    record.exit_code = returncode if returncode >= 0 else None
+    record.signal = -returncode if returncode < 0 else None
 
 
 # --- pidfile: orphans of an earlier supervisor ------------------------------------------------

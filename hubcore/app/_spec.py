@@ -1,8 +1,9 @@
 """The plain records a loaded procfile becomes: processes, services, the app, restart policy.
 
-They hold no behaviour beyond ordering services and a JSON round trip (the supervisor writes
-the spec to a file for its worker processes). ``_procfile`` builds them; ``_supervisor``,
-``_app`` and the worker read them.
+They hold no behaviour beyond ordering services, a JSON round trip (the supervisor writes the
+spec to a file for its worker processes) and the restart arithmetic of :class:`RestartPolicy`,
+which is pure: the caller keeps the history and passes the time in. ``_procfile`` builds
+them; ``_supervisor``, ``_app`` and the worker read them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = (
     "SPEC_VERSION",
     "AppSpec",
     "ProcessSpec",
+    "RestartPlan",
     "RestartPolicy",
     "ServiceSpec",
     "find_cycle",
@@ -29,10 +31,31 @@ SPEC_VERSION = 1
 
 
 @dataclass(frozen=True)
+class RestartPlan:
+    """What one crash leads to under a :class:`RestartPolicy`.
+
+    ``delay`` is the wait in seconds before the restart, or ``None`` for a crash loop: the
+    process is not restarted. ``crashes`` counts the crashes within the window, this one
+    included. ``history`` is what to pass to the next :meth:`RestartPolicy.plan` of the same
+    process: the restarts still in the window, this one included if it restarts.
+    """
+
+    delay: float | None
+    crashes: int
+    history: tuple[float, ...]
+
+    @property
+    def gives_up(self) -> bool:
+        """Whether the crash ends a crash loop (no restart)."""
+        return self.delay is None
+
+
+@dataclass(frozen=True)
 class RestartPolicy:
     """How a crashed process is restarted.
 
-    The n-th consecutive restart waits ``min(backoff * 2**n, backoff_max)`` seconds; more than
+    A restart that follows ``k`` others within the last ``within`` seconds waits
+    ``min(backoff * 2**k, backoff_max)`` seconds; a crash that would need more than
     ``max_restarts`` restarts within ``within`` seconds marks the process failed (crash loop).
     """
 
@@ -40,6 +63,31 @@ class RestartPolicy:
     backoff_max: float = 5.0
     max_restarts: int = 5
     within: float = 30.0
+
+    def delay(self, restarts: int) -> float:
+        """Return the wait before a restart that follows ``restarts`` others in the window.
+
+        :param restarts: the restarts within the last ``within`` seconds, 0 for the first.
+        :return: ``min(backoff * 2**restarts, backoff_max)`` seconds.
+        """
+        # 2.0**n overflows past n = 1023, long after any backoff has reached backoff_max.
+        return min(self.backoff * 2.0 ** min(restarts, 1023), self.backoff_max)
+
+    def plan(self, history: Sequence[float], now: float) -> RestartPlan:
+        """Decide what a crash at ``now`` leads to: a restart after a delay, or a crash loop.
+
+        Pure: no clock, no I/O. The caller keeps :attr:`RestartPlan.history` for the next
+        crash, and forgets it when the process is started afresh.
+
+        :param history: :attr:`RestartPlan.history` of the previous crash, or ``()``.
+        :param now: the time of the crash, in seconds on any monotonic clock.
+        :return: the plan.
+        """
+        recent = tuple(t for t in history if t >= now - self.within)  # the window forgets
+        crashes = len(recent) + 1
+        if len(recent) >= self.max_restarts:
+            return RestartPlan(delay=None, crashes=crashes, history=recent)
+        return RestartPlan(self.delay(len(recent)), crashes, (*recent, now))
 
 
 @dataclass(frozen=True)

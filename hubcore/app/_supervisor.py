@@ -2,83 +2,59 @@
 
 How it works
 ------------
-One :class:`ProcessRecord` per :class:`ProcessTemplate`, keyed by label (``"web.0"``). A
-*runner* task per record owns the record's OS process: it spawns it, pumps its stdout/stderr
-line by line, samples its memory, waits for its exit and decides what happens next::
+One :class:`~hubcore.app._runner.ProcessRunner` per :class:`ProcessTemplate`, keyed by label
+(``"web.0"``); each owns its record and OS process, and its states and restart policy are
+described there. The supervisor starts the runners in its task group, routes commands to them,
+and reports:
 
-    STOPPED/FAILED --start()--> STARTING --spawned--> RUNNING
-                                   ^                     | exit not asked for, or memory
-                                   | after the delay     v limit exceeded (tree SIGKILLed)
-                                BACKOFF <--policy ok-- CRASHED --crash loop--> FAILED
-
-    any live state --stop()/restart()/aclose()--> STOPPING --> STOPPED
-
-- Restart delay: ``min(backoff * 2**k, backoff_max)``, ``k`` = restarts within the last
-  ``within`` seconds. More than ``max_restarts`` of them: FAILED, no more restarts until start().
-- A spawn that raises (missing executable) counts as a crash, so it ends in FAILED, not a loop.
+- every state change to ``on_change`` and every output line to ``on_log``
+  (:class:`~hubcore.app._output.Output`), both waking :meth:`Supervisor.wait_until`; a
+  callback that raises is logged and ignored;
+- the live children to the ``pidfile``, rewritten on every spawn and exit, and swept (leftovers
+  killed) on entry.
 
 Invariants
 ----------
-- At most one live OS process per record; only its runner spawns, only its runner reaps.
-- Every process leads its own process group (``start_new_session``). Whoever ends a process
-  also SIGKILLs what is left of its group and of the descendants seen before the signals, so a
-  service's own children (a browser) never outlive it.
-- ``stopping`` is set before any signal of a stop, so the runner never mistakes a requested exit
-  for a crash. A spawn in progress finishes under ``spawn_lock`` before a stop looks at it.
-- Commands on one record (stop, restart, start) run one at a time under its ``lock``; a runner
-  is launched only when the previous one has returned (``finished``).
-- The stop sequence is bounded (``grace`` + a few seconds) and shielded in :meth:`aclose`, so
-  cancelling the owner of a supervisor still stops every child.
-- Every change (state or log line) calls back and wakes :meth:`Supervisor.wait_until`; a
-  callback that raises is logged and ignored.
+- Commands on one process (stop, restart, start) run one at a time under its runner's
+  ``lock``; a runner is launched only when its previous run has returned.
+- The stop sequence (:func:`hubcore.app._stop.terminate`) is bounded (``grace`` + a few
+  seconds) and shielded in :meth:`Supervisor.aclose`, so cancelling the owner of a supervisor
+  still stops every child.
 
 The supervisor knows nothing of the hub: it reports through ``on_change``/``on_log``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
-import subprocess
 import time
-import zlib
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 import anyio.abc
-import anyio.to_thread
-import psutil
 
+from hubcore._changes import Changes
 from hubcore._errors import reason, unknown_name
-from hubcore.app._proctree import (
-    descendants,
-    describe_exit,
-    kill_family,
-    kill_group,
-    kill_procs,
-    kill_tree,
-    send,
-    sweep_pidfile,
-    tree_memory,
-)
+from hubcore.app._output import LogCallback, Output, guarded, isatty
+from hubcore.app._proctree import kill_tree, sweep_pidfile
 from hubcore.app._records import (
     ProcessRecord,
     ProcessState,
     ProcessTemplate,
     write_pidfile,
 )
+from hubcore.app._runner import ProcessRunner
 
 __all__ = (
     "ProcessRecord",
     "ProcessState",
     "ProcessTemplate",
     "Supervisor",
+    "check_kill_instance",
     "kill_tree",
     "sweep_pidfile",
     "write_pidfile",
@@ -86,33 +62,7 @@ __all__ = (
 
 logger = logging.getLogger("hubcore.supervisor")
 
-_MIB = 1024 * 1024
-_MAX_LINE = 64 * 1024  # a "line" longer than this is cut, so a chatty child can't eat memory
-_DRAIN_SECONDS = 1.0  # after an exit, how long to wait for the last buffered output
-_REAP_SECONDS = 5.0  # after SIGKILL, how long to wait for the exit to be reported
-_COLOURS = (36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91)
-
 Callback = Callable[["ProcessRecord"], None]
-LogCallback = Callable[["ProcessRecord", str, str], None]
-
-
-# --- the supervisor ---------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Slot:
-    """Per-record bookkeeping the outside world does not see."""
-
-    record: ProcessRecord
-    process: anyio.abc.Process | None = None
-    ps: psutil.Process | None = None  # identity of the live process (pid + create_time)
-    stopping: bool = False
-    memory_reason: str | None = None  # set by the sampler just before it kills the tree
-    history: deque[float] = field(default_factory=deque)  # clock() of restarts in the window
-    backoff_scope: anyio.CancelScope | None = None
-    spawn_lock: anyio.Lock = field(default_factory=anyio.Lock)
-    lock: anyio.Lock = field(default_factory=anyio.Lock)  # serialises stop/restart/start
-    finished: anyio.Event = field(default_factory=anyio.Event)  # the runner has returned
 
 
 class Supervisor:
@@ -149,24 +99,31 @@ class Supervisor:
         :param clock: monotonic seconds, for the crash-loop window.
         :raises ValueError: two templates share a label.
         """
-        self.records: dict[str, ProcessRecord] = {}
-        self._slots: dict[str, _Slot] = {}
+        self._changed = Changes()
+        output = Output(
+            on_log=on_log,
+            log_stream=log_stream,
+            color=color if color is not None else isatty(log_stream),
+            changes=self._changed,
+        )
+        self._runners: dict[str, ProcessRunner] = {}
         for template in templates:
-            if template.label in self._slots:
+            if template.label in self._runners:
                 raise ValueError(f"duplicate process label {template.label!r}")
-            record = ProcessRecord(template=template, reason="not started")
-            self.records[template.label] = record
-            self._slots[template.label] = _Slot(record)
-            self._slots[template.label].finished.set()  # no runner yet
+            self._runners[template.label] = ProcessRunner(
+                template,
+                output=output,
+                on_state=self._state_changed,
+                on_pids=self._sync_pidfile,
+                clock=clock,
+                grace=grace,
+                memory_interval=memory_interval,
+            )
+        self.records: dict[str, ProcessRecord] = {
+            label: runner.record for label, runner in self._runners.items()
+        }
         self._on_change = on_change
-        self._on_log = on_log
-        self._grace = grace
-        self._memory_interval = memory_interval
-        self._log_stream = log_stream
-        self._color = color if color is not None else _isatty(log_stream)
         self._pidfile = pidfile
-        self._clock = clock
-        self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False
         self._closed = anyio.Event()
@@ -181,8 +138,8 @@ class Supervisor:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
-            for slot in self._slots.values():
-                await self._launch(slot, "started")
+            for runner in self._runners.values():
+                await self._launch(runner, "started")
         except BaseException as exc:
             await self.aclose()
             await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
@@ -211,7 +168,7 @@ class Supervisor:
         self._closing = True
         try:
             with anyio.CancelScope(shield=True):
-                await self._stop_slots(list(self._slots.values()))
+                await self._stop_all(list(self._runners.values()))
         finally:
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
@@ -229,19 +186,22 @@ class Supervisor:
         :param instance: one instance of ``name``; ``None`` stops all its instances.
         :raises LookupError: no such process.
         """
-        await self._stop_slots(self._select(name, instance))
+        await self._stop_all(self._select(name, instance))
 
-    async def kill(self, name: str, instance: int = 0, sig: int = signal.SIGKILL) -> None:
+    async def kill(self, name: str, instance: int = 0, *, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a running process, as an outside death would.
 
         The watchdog treats the resulting exit as a crash (restart with backoff). A process
         that is not running is left alone.
 
+        :param name: the process name.
+        :param instance: which of its instances.
+        :param sig: the signal (keyword only).
+        :raises TypeError: a signal was passed as the instance.
         :raises LookupError: no such process.
         """
-        slot = self._select(name, instance)[0]
-        if slot.ps is not None and slot.process is not None and slot.process.returncode is None:
-            send(slot.ps, sig)
+        check_kill_instance(name, instance)
+        self._select(name, instance)[0].kill(sig)
 
     async def restart(self, name: str, instance: int | None = None) -> None:
         """Gracefully stop, then spawn again (``restarts`` + 1; not counted as a crash).
@@ -252,11 +212,11 @@ class Supervisor:
         :raises LookupError: no such process.
         :raises RuntimeError: the supervisor is closed.
         """
-        for slot in self._select(name, instance):
-            async with slot.lock:
-                await self._stop_locked(slot)
-                slot.record.restarts += 1
-                await self._launch(slot, "restarted on request")
+        for runner in self._select(name, instance):
+            async with runner.lock:
+                await runner.stop()
+                runner.record.restarts += 1
+                await self._launch(runner, "restarted on request")
 
     async def start(self, name: str, instance: int | None = None) -> None:
         """Spawn again STOPPED or FAILED processes, forgetting their crash-loop history.
@@ -266,10 +226,10 @@ class Supervisor:
         :raises LookupError: no such process.
         :raises RuntimeError: the supervisor is closed.
         """
-        for slot in self._select(name, instance):
-            async with slot.lock:
-                if slot.record.state in (ProcessState.STOPPED, ProcessState.FAILED):
-                    await self._launch(slot, "started on request")
+        for runner in self._select(name, instance):
+            async with runner.lock:
+                if runner.record.state in (ProcessState.STOPPED, ProcessState.FAILED):
+                    await self._launch(runner, "started on request")
 
     async def wait_state(
         self,
@@ -302,7 +262,7 @@ class Supervisor:
         :raises LookupError: no such label.
         :return: the record.
         """
-        record = self._slot(label).record
+        record = self._runner(label).record
         try:
             with anyio.fail_after(timeout):
                 while not predicate(record):
@@ -321,290 +281,55 @@ class Supervisor:
 
         :raises LookupError: no such process or instance (the message suggests a close name).
         """
-        return [slot.record for slot in self._select(name, instance)]
+        return [runner.record for runner in self._select(name, instance)]
 
-    def _slot(self, label: str) -> _Slot:
+    def _runner(self, label: str) -> ProcessRunner:
         try:
-            return self._slots[label]
+            return self._runners[label]
         except KeyError:
-            message = unknown_name(f"no process {label!r}", label, self._slots, self._known())
+            message = unknown_name(f"no process {label!r}", label, self._runners, self._known())
             raise LookupError(message) from None
 
-    def _select(self, name: str | None, instance: int | None) -> list[_Slot]:
-        slots = [
-            slot
-            for slot in self._slots.values()
-            if (name is None or slot.record.template.name == name)
-            and (instance is None or slot.record.template.instance == instance)
+    def _select(self, name: str | None, instance: int | None) -> list[ProcessRunner]:
+        runners = [
+            runner
+            for runner in self._runners.values()
+            if (name is None or runner.record.template.name == name)
+            and (instance is None or runner.record.template.instance == instance)
         ]
-        if not slots:
+        if not runners:
             what = repr(name) if instance is None else f"{name!r} instance {instance}"
-            names = [slot.record.template.name for slot in self._slots.values()]
+            names = [runner.record.template.name for runner in self._runners.values()]
             message = unknown_name(f"no process {what}", str(name), names, self._known())
             raise LookupError(message)
-        return slots
+        return runners
 
     def _known(self) -> str:
-        return f"known: {', '.join(sorted(self._slots))}"
+        return f"known: {', '.join(sorted(self._runners))}"
 
-    # --- runner: spawn, watch, restart ---
+    # --- running and stopping runners ---
 
-    async def _launch(self, slot: _Slot, reason: str) -> None:
+    async def _launch(self, runner: ProcessRunner, reason: str) -> None:
         if self._tg is None or self._closing:
             raise RuntimeError("the supervisor is not running (use `async with Supervisor(...)`)")
-        slot.stopping = False
-        slot.history.clear()
-        slot.finished = anyio.Event()
-        slot.record.reason = reason
-        await self._tg.start(self._run, slot)
+        runner.prepare(reason)
+        await self._tg.start(runner.run)
 
-    async def _run(
-        self, slot: _Slot, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        try:
-            process = await self._spawn(slot)
-            task_status.started()
-            while True:
-                if process is not None:
-                    await self._watch(slot, process)
-                if slot.stopping:
-                    return
-                delay = self._plan_restart(slot)
-                if delay is None or not await self._backoff(slot, delay):
-                    return
-                slot.record.restarts += 1
-                process = await self._spawn(slot)
-        finally:
-            slot.finished.set()
-
-    async def _spawn(self, slot: _Slot) -> anyio.abc.Process | None:
-        record, template = slot.record, slot.record.template
-        async with slot.spawn_lock:
-            if slot.stopping:
-                return None
-            record.pid = record.started_at = None
-            self._set_state(record, ProcessState.STARTING)
-            try:
-                # Shielded: a cancelled fork could leave a child nobody holds a handle to.
-                with anyio.CancelScope(shield=True):
-                    process = await anyio.open_process(
-                        list(template.argv),
-                        env=dict(template.env),
-                        cwd=template.cwd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        start_new_session=True,
-                    )
-            except OSError as exc:
-                self._spawn_failed(slot, exc)
-                return None
-            self._spawned(slot, process)
-            return process
-
-    def _spawned(self, slot: _Slot, process: anyio.abc.Process) -> None:
-        record = slot.record
-        slot.process, slot.memory_reason = process, None
-        try:
-            slot.ps = psutil.Process(process.pid)
-        except psutil.NoSuchProcess:  # exited and reaped already; the watcher reports it
-            slot.ps = None
-        record.pid, record.started_at = process.pid, time.time()  # exit_code etc: the last exit
-        if not slot.stopping:  # a stop that came during the spawn keeps its STOPPING
-            self._set_state(record, ProcessState.RUNNING)
-        self._sync_pidfile()
-
-    def _spawn_failed(self, slot: _Slot, exc: OSError) -> None:
-        record = slot.record
-        slot.process = slot.ps = None
-        record.pid = record.exit_code = record.signal = None
-        record.reason = f"spawn failed: {reason(exc)}"
-        if not slot.stopping:
-            self._set_state(record, ProcessState.CRASHED)
-
-    async def _watch(self, slot: _Slot, process: anyio.abc.Process) -> None:
-        """Pump output until the process exits; on an exit not asked for, record a crash."""
-        async with anyio.create_task_group() as pumps:
-            pumps.start_soon(self._pump, slot, process.stdout, "stdout")
-            pumps.start_soon(self._pump, slot, process.stderr, "stderr")
-            returncode = await self._wait_exit(slot, process)
-            # Leftovers of the group would hold the pipes open (and outlive their leader).
-            kill_group(process.pid, signal.SIGKILL)
-            pumps.cancel_scope.deadline = anyio.current_time() + _DRAIN_SECONDS
-        await process.aclose()
-        if not slot.stopping:
-            self._record_crash(slot, returncode)
-
-    async def _wait_exit(self, slot: _Slot, process: anyio.abc.Process) -> int:
-        limit = slot.record.template.memory_limit
-        if limit is None or slot.ps is None:
-            return await process.wait()
+    async def _stop_all(self, runners: list[ProcessRunner]) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._sample_memory, slot, slot.ps, limit)
-            returncode = await process.wait()
-            tg.cancel_scope.cancel()
-        return returncode
+            for runner in runners:
+                tg.start_soon(self._stop_one, runner)
 
-    async def _sample_memory(self, slot: _Slot, proc: psutil.Process, limit: int) -> None:
-        while True:
-            await anyio.sleep(self._memory_interval)
-            # In a thread: walking a big tree reads /proc a lot and must not stall the loop.
-            what, used = await anyio.to_thread.run_sync(tree_memory, proc)
-            if used > limit:
-                slot.memory_reason = (
-                    f"memory limit exceeded ({what} {used / _MIB:.1f} MiB > "
-                    f"limit {limit / _MIB:.1f} MiB)"
-                )
-                kill_family(proc, signal.SIGKILL)  # _watch then clears the group
-                return
-
-    def _record_crash(self, slot: _Slot, returncode: int) -> None:
-        record = slot.record
-        _set_exit(record, returncode)
-        record.reason = slot.memory_reason or describe_exit(returncode)
-        slot.process = slot.ps = None
-        self._set_state(record, ProcessState.CRASHED)
-        self._sync_pidfile()
-
-    def _plan_restart(self, slot: _Slot) -> float | None:
-        """Return the backoff delay before the next restart, or ``None`` after a crash loop."""
-        record, policy = slot.record, slot.record.template.restart
-        now = self._clock()
-        while slot.history and slot.history[0] < now - policy.within:
-            slot.history.popleft()
-        if len(slot.history) >= policy.max_restarts:
-            self._fail(slot, crashes=len(slot.history) + 1)
-            return None
-        delay = min(policy.backoff * 2.0 ** len(slot.history), policy.backoff_max)
-        slot.history.append(now)
-        self._announce(record, logging.WARNING, f"{record.reason}; restarting in {delay:.2f}s")
-        return delay
-
-    def _fail(self, slot: _Slot, *, crashes: int) -> None:
-        record, policy = slot.record, slot.record.template.restart
-        record.reason = (
-            f"crash loop: {crashes} crashes within {policy.within:g}s "
-            f"(max_restarts={policy.max_restarts}); last: {record.reason}"
-        )
-        self._set_state(record, ProcessState.FAILED)
-        self._announce(record, logging.ERROR, f"*** {record.reason}; NOT restarting ***")
-
-    async def _backoff(self, slot: _Slot, delay: float) -> bool:
-        """Sleep before a restart; return whether the restart is still wanted."""
-        self._set_state(slot.record, ProcessState.BACKOFF)
-        with anyio.CancelScope() as scope:
-            slot.backoff_scope = scope  # stop() cancels it
-            await anyio.sleep(delay)
-        slot.backoff_scope = None
-        return not slot.stopping
-
-    # --- stop sequence ---
-
-    async def _stop_slots(self, slots: list[_Slot]) -> None:
-        async with anyio.create_task_group() as tg:
-            for slot in slots:
-                tg.start_soon(self._stop_slot, slot)
-
-    async def _stop_slot(self, slot: _Slot) -> None:
-        async with slot.lock:
-            await self._stop_locked(slot)
-
-    async def _stop_locked(self, slot: _Slot) -> None:
-        record = slot.record
-        if record.state in (ProcessState.STOPPED, ProcessState.FAILED):
-            return
-        slot.stopping = True
-        self._set_state(record, ProcessState.STOPPING)
-        if slot.backoff_scope is not None:
-            slot.backoff_scope.cancel()
-        async with slot.spawn_lock:  # a spawn in progress completes first
-            pass
-        reason = await self._terminate(slot)
-        await slot.finished.wait()  # bounded: the runner only drains output now
-        slot.process = slot.ps = None
-        record.reason = reason
-        self._set_state(record, ProcessState.STOPPED)
-        self._sync_pidfile()
-
-    async def _terminate(self, slot: _Slot) -> str:
-        """SIGTERM, wait ``grace``, SIGKILL the tree; return the reason to record."""
-        process, proc = slot.process, slot.ps
-        if process is None or proc is None or process.returncode is not None:
-            if process is not None:  # died on its own meanwhile: clear its group all the same
-                kill_group(process.pid, signal.SIGKILL)
-                if process.returncode is not None:
-                    _set_exit(slot.record, process.returncode)
-            return "stopped"
-        tree = descendants(proc)  # before any signal: re-parented ones are still found
-        send(proc, signal.SIGTERM)
-        send(proc, signal.SIGCONT)  # a paused (SIGSTOPped) process must see its SIGTERM
-        with anyio.move_on_after(self._grace):
-            await process.wait()
-        forced = process.returncode is None
-        if forced:
-            kill_family(proc, signal.SIGKILL)
-        kill_procs(tree, signal.SIGKILL)
-        kill_group(process.pid, signal.SIGKILL)
-        with anyio.move_on_after(_REAP_SECONDS):
-            returncode = await process.wait()
-            _set_exit(slot.record, returncode)
-        if forced:
-            return f"stopped: still running {self._grace:g}s after SIGTERM, killed by SIGKILL"
-        return "stopped by SIGTERM"
+    async def _stop_one(self, runner: ProcessRunner) -> None:
+        async with runner.lock:
+            await runner.stop()
 
     # --- reporting ---
 
-    def _set_state(self, record: ProcessRecord, state: ProcessState) -> None:
-        record.state = state
-        logger.debug("%s -> %s (%s)", record.label, state.value, record.reason)
-        _guarded(self._on_change, record)
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def _pump(
-        self, slot: _Slot, stream: anyio.abc.ByteReceiveStream | None, name: str
-    ) -> None:
-        if stream is None:
-            return
-        pending = b""
-        try:
-            async for chunk in stream:
-                *lines, pending = (pending + chunk).split(b"\n")
-                if len(pending) > _MAX_LINE:
-                    lines.append(pending)
-                    pending = b""
-                for raw in lines:
-                    self._line(slot.record, name, raw)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
-        if pending:
-            self._line(slot.record, name, pending)  # a last line without its newline
-
-    def _line(self, record: ProcessRecord, stream: str, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
-        record.log.append(line)
-        if stream == "stderr":
-            record.stderr_tail.append(line)
-        _guarded(self._on_log, record, stream, line)
-        self._echo(record.label, line)
-        self._notify()
-
-    def _announce(self, record: ProcessRecord, level: int, message: str) -> None:
-        logger.log(level, "%s: %s", record.label, message)
-        self._echo(record.label, f"[supervisor] {message}")
-
-    def _echo(self, label: str, line: str) -> None:
-        if self._log_stream is None:
-            return
-        prefix = f"{label:<14}"
-        if self._color:
-            colour = _COLOURS[zlib.crc32(label.encode()) % len(_COLOURS)]
-            prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
-        with contextlib.suppress(OSError, ValueError):  # a closed stream: echo is best effort
-            self._log_stream.write(f"{prefix} | {line}\n")
+    def _state_changed(self, record: ProcessRecord) -> None:
+        logger.debug("%s -> %s (%s)", record.label, record.state.value, record.reason)
+        guarded(self._on_change, record)
+        self._changed.notify()
 
     def _sync_pidfile(self) -> None:
         if self._pidfile is None:
@@ -615,23 +340,16 @@ class Supervisor:
             logger.warning("could not write pidfile %s: %s", self._pidfile, reason(exc))
 
 
-def _set_exit(record: ProcessRecord, returncode: int) -> None:
-    record.ended_at = time.time()
-    record.exit_code = returncode if returncode >= 0 else None
-    record.signal = -returncode if returncode < 0 else None
+def check_kill_instance(process: str, instance: int) -> None:
+    """Refuse a signal where ``kill(process, instance=0, *, sig=...)`` takes the instance.
 
+    A ``signal.Signals`` is an int, so ``kill("web", signal.SIGTERM)`` would otherwise aim at
+    instance 15; ``hub_app.kill`` once took the signal second.
 
-def _guarded(callback: Callable[..., None] | None, *args: Any) -> None:
-    if callback is None:
-        return
-    try:
-        callback(*args)
-    except Exception:
-        logger.exception("supervisor callback %r failed; ignored", callback)
-
-
-def _isatty(stream: TextIO | None) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (OSError, ValueError):
-        return False
+    :raises TypeError: ``instance`` is a signal; the message says to pass it as ``sig=``.
+    """
+    if isinstance(instance, signal.Signals):
+        raise TypeError(
+            f"kill({process!r}, signal.{instance.name}): the second argument is the instance; "
+            f"pass the signal by keyword: kill({process!r}, sig=signal.{instance.name})"
+        )

@@ -33,7 +33,9 @@ import psutil
 
 from hubcore._errors import BootFailed, HubError, reason
 from hubcore.app._app import App
-from hubcore.app._procfile import AppSpec, load_procfile
+from hubcore.app._output import ECHOED
+from hubcore.app._procfile import load_procfile
+from hubcore.app._spec import AppSpec
 from hubcore.app._supervisor import ProcessState, kill_tree
 from hubcore.cli._common import (
     CliError,
@@ -149,7 +151,7 @@ class _SkipAnnounced(logging.Filter):
     """The supervisor both logs and echoes restart notices; the echo is enough here."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.funcName != "_announce"
+        return not getattr(record, ECHOED, False)
 
 
 @contextmanager
@@ -203,11 +205,11 @@ class _DevRun:
         app = App(spec, rundir=self.target.rundir, log_stream=self.out, boot_timeout=boot_timeout)
         self.app = app
         async with AsyncExitStack() as stack:
-            # Not `async with app`: App.__aenter__ closes a failed boot inside a shielded cancel
-            # scope entered after the app's task groups, which anyio refuses (RuntimeError).
-            # Booting in two steps also lets a signal cancel just the wait for readiness.
+            # Not `async with app`, which waits for readiness inside its __aenter__: booting in
+            # two steps lets a signal cancel just that wait, and a boot failure become one
+            # line pointing at the output above.
             stack.push_async_callback(app.aclose)
-            await app._boot()
+            await app.boot()
             with self.boot_scope:
                 await _wait_ready(app)
             if not self.boot_scope.cancelled_caught:

@@ -191,6 +191,28 @@ async def test_app_boot_returns_with_every_process_ready(rundir: Path) -> None:
     assert {b["via"] for b in bumps} == {pids["worker.0"], pids["worker.1"]}
 
 
+async def test_app_boot_in_two_steps(rundir: Path) -> None:
+    """boot() serves the hub and spawns every process without waiting; ready() waits; a
+    second boot() of a running app is refused; aclose() stops everything."""
+    app = _app(BASIC, rundir)
+    try:
+        await app.boot()
+        assert set(app.processes) == BASIC_LABELS
+        assert app.hub is not None
+        assert (app.rundir / "hub.sock").exists()
+        with pytest.raises(hubcore.HubError, match="running already"):
+            await app.boot()
+        await app.ready(BOOT_TIMEOUT)
+        assert app.not_ready() == []
+        pids = _pids(app)
+        counter = await app.get_proxy("counter")
+        assert await counter.get_pid() == pids["background.0"]
+    finally:
+        await app.aclose()
+    assert {r.state for r in app.processes.values()} == {ProcessState.STOPPED}
+    assert await _wait_gone(_processes(pids.values()), 5) == []
+
+
 # --- crashes ----------------------------------------------------------------------------------
 
 

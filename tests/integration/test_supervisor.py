@@ -23,7 +23,7 @@ import anyio.abc
 import psutil
 import pytest
 
-from hubcore.app._procfile import RestartPolicy
+from hubcore.app._spec import RestartPolicy
 from hubcore.app._supervisor import (
     ProcessRecord,
     ProcessState,

@@ -101,6 +101,8 @@ def test_crashes_fail_the_test_unless_expected(pytester: pytest.Pytester, inner:
 
 
 KILL = """
+import signal
+
 import pytest
 
 RUNNING = dict.fromkeys(["background.0", "worker.0", "worker.1"], "running")
@@ -139,6 +141,29 @@ def test_restart_then_call_through_the_same_proxy(hub_app, proxy):
     before = counter.get_pid()
     hub_app.restart("background")
     assert counter.get_pid() == hub_app.processes["background.0"]["pid"] != before
+
+
+def test_kill_takes_the_instance_second_and_the_signal_by_keyword(hub_app):
+    before = {label: p["pid"] for label, p in hub_app.processes.items()}
+    hub_app.kill("worker", 1, sig=signal.SIGKILL)
+    hub_app.wait_ready()
+    after = hub_app.processes
+    assert after["worker.1"]["pid"] != before["worker.1"]
+    assert after["worker.1"]["signal"] == signal.SIGKILL
+    assert after["worker.0"]["pid"] == before["worker.0"]
+
+
+def test_kill_refuses_a_signal_as_the_instance(hub_app):
+    before = hub_app.processes["background.0"]["pid"]
+    with pytest.raises(TypeError, match="pass the signal by keyword: kill[(]'background', sig="):
+        hub_app.kill("background", signal.SIGTERM)
+    assert hub_app.processes["background.0"]["pid"] == before
+
+
+@pytest.mark.anyio
+async def test_kill_refuses_a_signal_as_the_instance_in_an_async_test(hub_app):
+    with pytest.raises(TypeError, match="pass the signal by keyword"):
+        await hub_app.kill("background", signal.SIGTERM)
 """
 
 
@@ -147,7 +172,8 @@ def test_kill_is_an_expected_crash_and_proxies_recover(
     pytester: pytest.Pytester, inner: Inner
 ) -> None:
     """After ``hub_app.kill`` (or ``restart``) returns, the next call through the same proxy
-    waits for the new process and answers, with or without ``wait_ready``; the test passes."""
+    waits for the new process and answers, with or without ``wait_ready``; the test passes.
+    ``kill`` takes the instance second and the signal by keyword, and refuses a signal second."""
     inner.use_every_anyio_backend()
     pytester.makepyfile(test_kill=KILL)
     run = inner.run(procfile=inner.toy)
@@ -159,8 +185,13 @@ def test_kill_is_an_expected_crash_and_proxies_recover(
         "test_kill_then_call_in_an_async_test[uvloop]": "passed",
         "test_kill_then_call_in_an_async_test[trio]": "passed",
         "test_restart_then_call_through_the_same_proxy": "passed",
+        "test_kill_takes_the_instance_second_and_the_signal_by_keyword": "passed",
+        "test_kill_refuses_a_signal_as_the_instance": "passed",
+        "test_kill_refuses_a_signal_as_the_instance_in_an_async_test[asyncio]": "passed",
+        "test_kill_refuses_a_signal_as_the_instance_in_an_async_test[uvloop]": "passed",
+        "test_kill_refuses_a_signal_as_the_instance_in_an_async_test[trio]": "passed",
     }
-    run.result.assert_outcomes(passed=7)
+    run.result.assert_outcomes(passed=12)
 
 
 CRASH_DETAILS = """

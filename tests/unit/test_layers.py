@@ -17,17 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWED: dict[str, set[str]] = {
     "_errors": set(),
     "_env": set(),
-    "_directory": set(),
+    "_changes": set(),
+    "_directory": {"_changes"},
     "protocol": {"_errors"},
     "transport": {"_errors"},
     "_rundir": {"_errors"},
     "rpc": {"_errors", "protocol", "transport"},
-    "_hub": {"_errors", "_directory", "_rundir", "protocol", "transport", "rpc"},
+    "_hub": {"_errors", "_changes", "_directory", "_rundir", "protocol", "transport", "rpc"},
     "client": {"_errors", "_env", "_directory", "_rundir", "protocol", "transport", "rpc"},
     # the procfile and the supervisor: nothing from the connection layers
-    "app": {"_errors", "_env"},
+    "app": {"_errors", "_env", "_changes"},
     # ... but these two wire the app to the hub and the client
-    "app/_app": {"_errors", "_env", "_rundir", "_hub", "client", "rpc", "app"},
+    "app/_app": {"_errors", "_env", "_changes", "_rundir", "_hub", "client", "rpc", "app"},
     "app/_service": {"_errors", "client", "app"},
     "sync": {"_errors", "_directory", "protocol", "client", "rpc"},
     "worker": {"_errors", "_env", "client", "app"},

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from hubcore._errors import HubError, ProcfileError
-from hubcore.app._procfile import (
+from hubcore.app._procfile import ProcfileBuilder, load_procfile
+from hubcore.app._spec import (
     DEFAULT_PROCESS,
     AppSpec,
     ProcessSpec,
-    ProcfileBuilder,
     RestartPolicy,
     ServiceSpec,
-    load_procfile,
 )
 
 FIXTURES = Path(__file__).parent / "procfiles"
@@ -240,11 +239,13 @@ def test_load_procfile_restores_sys_path(write: Callable[[str], Procfile]) -> No
     "attr", ["Web", "make_web", "made", "ALIAS", "encode", "tomllib", "count", "Conditional"]
 )
 def test_load_procfile_finds_top_level_names(write: Callable[[str], Procfile], attr: str) -> None:
-    assert write(f"app.service('web', 'services.web:{attr}')").load().services["web"]
+    spec = write(f"app.service('web', 'services.web:{attr}')").load()
+    assert spec.services == {"web": ServiceSpec("web", f"services.web:{attr}", line=2)}
 
 
 def test_load_procfile_accepts_package_submodule(write: Callable[[str], Procfile]) -> None:
-    assert write("app.service('web', 'services:web')").load().services["web"]
+    spec = write("app.service('web', 'services:web')").load()
+    assert spec.services == {"web": ServiceSpec("web", "services:web", line=2)}
 
 
 def test_load_procfile_accepts_installed_and_builtin_modules(
@@ -253,7 +254,10 @@ def test_load_procfile_accepts_installed_and_builtin_modules(
     spec = write(
         "app.service('a', 'json.decoder:JSONDecoder')\napp.service('b', 'sys:path')"
     ).load()
-    assert list(spec.services) == ["a", "b"]
+    assert spec.services == {
+        "a": ServiceSpec("a", "json.decoder:JSONDecoder", line=2),
+        "b": ServiceSpec("b", "sys:path", line=3),
+    }
 
 
 # -- load errors: each names the procfile and the line of the offending call ----------------
@@ -412,22 +416,46 @@ def test_load_procfile_config_not_json(write: Callable[[str], Procfile]) -> None
     assert "service 'web': config 'when' is not JSON-serialisable" in message
 
 
-@pytest.mark.parametrize("call", ["app.process('a/b')", "app.service('w', 'x:Y').process('')"])
-def test_load_procfile_bad_process_name(write: Callable[[str], Procfile], call: str) -> None:
-    assert "bad process name" in write(f"{call}  # <-").error()
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [("app.process('a/b')", "'a/b'"), ("app.service('w', 'x:Y').process('')", "''")],
+)
+def test_load_procfile_bad_process_name(
+    write: Callable[[str], Procfile], call: str, name: str
+) -> None:
+    assert (
+        write(f"{call}  # <-")
+        .error()
+        .endswith(
+            f"bad process name {name}: use letters, digits, '_', '.', '-', not starting with a "
+            "digit, '.' or '-'"
+        )
+    )
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "problem"),
     [
-        "app.process('p').env({'A': 1})",
-        "app.process('p').python_args('-X dev')",
-        "app.service('w', 'x:Y').publish('')",
-        "app.service('w', 'x:Y').depends_on(['a'])",
+        ("app.process('p').env({'A': 1})", "process 'p': env must map str to str, got 'A': 1"),
+        ("app.process('p').env(['A'])", "process 'p': env takes a mapping of str to str, got list"),
+        (
+            "app.process('p').python_args('-X dev')",
+            "process 'p': python_args takes a list of str, got '-X dev'",
+        ),
+        (
+            "app.service('w', 'x:Y').publish('')",
+            "service 'w': publish name must be a non-empty str, got ''",
+        ),
+        (
+            "app.service('w', 'x:Y').depends_on(['a'])",
+            "service 'w': depends_on takes service names, got ['a']",
+        ),
     ],
 )
-def test_load_procfile_bad_argument_types(write: Callable[[str], Procfile], call: str) -> None:
-    write(f"{call}  # <-").error()
+def test_load_procfile_bad_argument_types(
+    write: Callable[[str], Procfile], call: str, problem: str
+) -> None:
+    assert write(f"{call}  # <-").error().endswith(problem)
 
 
 # -- AppSpec ----------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""A change signal: "something changed, look again", broadcast to every waiter.
+
+How it works: one :class:`anyio.Event` stands for the next change. :meth:`Changes.notify` sets
+it, which wakes everyone waiting, and puts a fresh one in its place for the waiters to come.
+No value travels with the signal: a waiter re-reads the state it cares about and waits again
+if its condition still does not hold. This replaces polling wherever state changes in one task
+and is awaited in others (the directory, the supervisor's records, an app's readiness).
+
+A change that happens between a waiter's check and its :meth:`Changes.wait` is seen only if
+there is no ``await`` between the two; loops written as ``while not cond(): await
+changes.wait()`` satisfy that.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+__all__ = ("Changes",)
+
+
+class Changes:
+    """A broadcast signal: :meth:`notify` wakes every task blocked in :meth:`wait`."""
+
+    def __init__(self) -> None:
+        self._next = anyio.Event()
+
+    def notify(self) -> None:
+        """Wake every current waiter; later waiters wait for the next notify."""
+        self._next.set()
+        self._next = anyio.Event()
+
+    async def wait(self) -> None:
+        """Block until the next :meth:`notify`."""
+        await self._next.wait()
