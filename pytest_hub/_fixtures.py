@@ -174,5 +174,5 @@ async def _hub_async_client(_hub_handle: HubApp) -> AsyncIterator[hubcore.Client
         try:
             yield client
         finally:
-            handle.calls.refresh()
             handle.test_tracers.remove(tracer)
+            handle.all_calls.extend(tracer.drain())  # its last calls, for the session's totals
