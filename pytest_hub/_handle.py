@@ -23,7 +23,7 @@ import hubcore.sync
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
-__all__ = ("TEST_PROCESS", "AppFacts", "HubApp")
+__all__ = ("TEST_PROCESS", "AppFacts", "HubApp", "published_proxy")
 
 TEST_PROCESS = "pytest"
 # Clients a harness call must not wait for: the test's own (its loop may be the blocked
@@ -38,6 +38,17 @@ DRAIN_INTERVAL = 1.0
 
 def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
+
+
+def published_proxy(
+    client: hubcore.Client, name: str, timeout: float, instance: int | None
+) -> hubcore.Proxy | None:
+    """A proxy made from ``client``'s mirror of the directory without waiting, or ``None``
+    if ``name`` is not published right now."""
+    info = client.directory.peek(name, instance)
+    if info is None:
+        return None
+    return hubcore.Proxy(client, name, timeout=timeout, instance=instance, methods=info.methods)
 
 
 class AppFacts:
@@ -281,6 +292,20 @@ class HubApp(AppFacts):
             self._sync_client._async.tracer = tracer
             self.test_tracers.append(tracer)
         return self._sync_client
+
+    def _sync_proxy(
+        self, name: str, timeout: float, instance: int | None = None
+    ) -> hubcore.sync.Proxy:
+        """A blocking proxy of :meth:`sync_client`: made at once if ``name`` is published,
+        else waiting for it (up to ``timeout``) as ``get_proxy`` does.
+
+        :raises hubcore.ObjectNotFound: nothing published ``name`` within ``timeout``.
+        """
+        client = self.sync_client()
+        made = published_proxy(client._async, name, timeout, instance)
+        if made is None:
+            return client.get_proxy(name, timeout=timeout, instance=instance)
+        return hubcore.sync.Proxy(made)
 
     def close(self) -> None:
         """Stop the app and everything it started, its last call records kept for the
