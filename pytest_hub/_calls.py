@@ -58,17 +58,17 @@ class _CallLog(Sequence[hubcore.CallRecord]):
 
     def of(self, target: str) -> list[hubcore.CallRecord]:
         """Calls of ``"object.method"`` (or of any method of ``"object"``)."""
-        obj, _, method = target.partition(".")
-        return [r for r in self.refresh() if r.object == obj and method in ("", r.method)]
+        return _of(self.refresh(), target)
 
     def count(self, target: str) -> int:
         """How many calls of ``target`` were made."""
         return len(self.of(target))
 
-    def _with_args(
+    def _known_with_args(
         self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> list[hubcore.CallRecord]:
-        return [r for r in self.of(target) if _args_match(r, args, kwargs)]
+        """The matching calls among the records pulled so far (pulling is the caller's)."""
+        return [r for r in _of(self._records, target) if _args_match(r, args, kwargs)]
 
     def assert_called(self, target: str) -> None:
         """At least one call of ``target`` was made."""
@@ -103,13 +103,13 @@ class _CallLog(Sequence[hubcore.CallRecord]):
         self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int
     ) -> hubcore.CallRecord | None:
         """The last of ``count`` matching calls, if they were made (among the known records)."""
-        matching = self._with_args(target, args, kwargs)
+        matching = self._known_with_args(target, args, kwargs)
         return matching[-1] if len(matching) >= count else None
 
     def _not_seen(
         self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], count: int, timeout: float
     ) -> NoReturn:
-        seen = len(self._with_args(target, args, kwargs))
+        seen = len(self._known_with_args(target, args, kwargs))
         self._fail(
             f"waited {timeout}s for {count} call(s) of {target}{_show(args, kwargs)}, saw {seen}"
         )
@@ -119,7 +119,10 @@ class _CallLog(Sequence[hubcore.CallRecord]):
         return format_table(self.refresh())
 
     def _fail(self, message: str) -> NoReturn:
-        raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{self.table()}")
+        # The table of the records just judged: pulling again could show calls the message
+        # did not count (and would block an async test's event loop).
+        table = format_table(self._records)
+        raise AssertionError(f"{message}\n\ncross-process calls during this test:\n{table}")
 
 
 class Calls(_CallLog):
@@ -177,6 +180,11 @@ class AsyncCalls(_CallLog):
             if left <= 0:
                 self._not_seen(target, args, kwargs, count, timeout)
             await anyio.sleep(min(POLL, left))
+
+
+def _of(records: list[hubcore.CallRecord], target: str) -> list[hubcore.CallRecord]:
+    obj, _, method = target.partition(".")
+    return [r for r in records if r.object == obj and method in ("", r.method)]
 
 
 def _args_match(record: hubcore.CallRecord, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,10 +39,20 @@ def alive(pid: int | None) -> bool:
     """Whether ``pid`` runs (a zombie does not)."""
     if pid is None:
         return False
+    if _WAITID is not None:
+        # The app's processes are children of this one: one system call tells, and WNOWAIT
+        # leaves an exit status for the supervisor to collect. Others go to psutil.
+        try:
+            return _WAITID(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            pass
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+_WAITID = getattr(os, "waitid", None)  # not on every platform
 
 
 def find_crashes(

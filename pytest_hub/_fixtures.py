@@ -14,7 +14,7 @@ import hubcore
 import hubcore.sync
 from pytest_hub import _settings
 from pytest_hub._async_handle import AsyncHubApp
-from pytest_hub._handle import TEST_PROCESS, HubApp
+from pytest_hub._handle import TEST_PROCESS, HubApp, published_proxy
 
 __all__ = (
     "HUB_APP_KEY",
@@ -147,18 +147,15 @@ def proxy(request: pytest.FixtureRequest, _hub_handle: HubApp) -> Callable[..., 
         client: hubcore.Client = request.getfixturevalue("_hub_async_client")
 
         def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
-            info = client.directory.peek(name, instance)
-            methods = info.methods if info is not None else ()
-            return hubcore.Proxy(
-                client, name, timeout=timeout or default, instance=instance, methods=methods
-            )
+            made = published_proxy(client, name, timeout or default, instance)
+            if made is None:  # not published right now: its first call waits for it
+                made = hubcore.Proxy(client, name, timeout=timeout or default, instance=instance)
+            return made
 
         return make_async
 
-    sync_client = _hub_handle.sync_client()
-
     def make_sync(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
-        return sync_client.get_proxy(name, timeout=timeout or default, instance=instance)
+        return _hub_handle._sync_proxy(name, timeout or default, instance)
 
     return make_sync
 
@@ -174,5 +171,5 @@ async def _hub_async_client(_hub_handle: HubApp) -> AsyncIterator[hubcore.Client
         try:
             yield client
         finally:
-            handle.calls.refresh()
             handle.test_tracers.remove(tracer)
+            handle.all_calls.extend(tracer.drain())  # its last calls, for the session's totals

@@ -24,17 +24,32 @@ import hubcore.sync
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
-__all__ = ("TEST_PROCESS", "AppFacts", "HubApp")
+__all__ = ("TEST_PROCESS", "AppFacts", "HubApp", "published_proxy")
 
 TEST_PROCESS = "pytest"
 # Clients a harness call must not wait for: the test's own (its loop may be the blocked
 # caller) and the app's.
 _SKIP = frozenset({TEST_PROCESS, "app"})
 DYING_GRACE = 0.2  # seconds a process the last test expected to die is given to do so
+# Seconds between drains of the processes' call records when no test reads them: each client
+# keeps its last 10,000 records only, and the session's totals need every one; a drain this
+# rare costs a test nothing.
+DRAIN_INTERVAL = 1.0
 
 
 def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
+
+
+def published_proxy(
+    client: hubcore.Client, name: str, timeout: float, instance: int | None
+) -> hubcore.Proxy | None:
+    """A proxy made from ``client``'s mirror of the directory without waiting, or ``None``
+    if ``name`` is not published right now."""
+    info = client.directory.peek(name, instance)
+    if info is None:
+        return None
+    return hubcore.Proxy(client, name, timeout=timeout, instance=instance, methods=info.methods)
 
 
 class AppFacts:
@@ -94,6 +109,9 @@ class HubApp(AppFacts):
         self.test_tracers: list[hubcore.Tracer] = []
         self.all_calls: list[hubcore.CallRecord] = []
         self.calls = Calls(self._fetch_calls)
+        self._test_started = 0.0  # time.time() when the current test began
+        self._drained_at = 0.0  # time.monotonic() of the last drain of the processes' records
+        self._faults_injected = False  # since the last test began
         self._baselines: dict[str, Baseline] = {}
         self._expected: set[str] = set()
         self._sync_client: hubcore.sync.Client | None = None
@@ -141,6 +159,7 @@ class HubApp(AppFacts):
 
         :raises hubcore.HubError: no process publishes the object.
         """
+        self._faults_injected = True  # cleared before the next test, even if this fails half way
         spec = None
         if error is not None:
             cls = error if isinstance(error, type) else type(error)
@@ -168,16 +187,34 @@ class HubApp(AppFacts):
     # -- per test --------------------------------------------------------------------------
 
     def begin_test(self, timeout: float, expected: set[str]) -> None:
-        """Make the topology healthy, forget earlier calls and faults, note who runs."""
-        hubcore.sync.portal().call(self._healthy, timeout)
-        self._clear_faults()
-        self._fetch_calls()  # what earlier tests left goes to the session's totals only
-        self.calls = Calls(self._fetch_calls)
+        """Make the topology healthy, forget earlier faults and calls, note who runs.
+
+        What nothing changed costs nothing: the processes are asked only when this process
+        does not already know them healthy, faults are cleared only after an ``inject``, and
+        call records are drained when a test reads them (records of earlier tests are left
+        out by their start time).
+        """
+        if not self._settled():
+            hubcore.sync.portal().call(self._healthy, timeout)
+        if self._faults_injected:
+            self._clear_faults()
+            self._faults_injected = False
+        if time.monotonic() - self._drained_at >= DRAIN_INTERVAL:
+            self._fetch_calls()  # what earlier tests left goes to the session's totals only
         self._expected = set(expected)
         self._baselines = {
             label: Baseline(label, r.pid, r.restarts, len(r.log))
             for label, r in self.app.processes.items()
         }
+        self._test_started = time.time()
+        self.calls = Calls(self._fetch_calls)
+
+    def _settled(self) -> bool:
+        """Healthy by what this process knows already: every process ready and alive, and
+        none that the last test expected to die (it may not have died yet)."""
+        if self._expected or self.app.not_ready():
+            return False
+        return all(alive(record.pid) for record in self.app.processes.values())
 
     async def _healthy(self, timeout: float) -> None:
         """Ready, and no process dead but not yet noticed: a crash at the very end of the
@@ -234,16 +271,18 @@ class HubApp(AppFacts):
     def _drain_app_calls(self) -> list[hubcore.CallRecord]:
         """The new call records of the app's processes (not of the test's own clients, whose
         event loop may be the one waiting here). Blocks; safe from a worker thread."""
+        self._drained_at = time.monotonic()
         return hubcore.sync.portal().call(self.app.drain_calls, _SKIP)
 
     def _merge_calls(self, records: list[hubcore.CallRecord]) -> list[hubcore.CallRecord]:
-        """Add the test's own new records (drained here, in the test's thread) to ``records``,
-        in the order the calls started; they count in the session's totals too."""
+        """Add the test's own new records (drained here, in the test's thread) to ``records``;
+        all count in the session's totals. Return those of the current test, in the order
+        the calls started: records are drained lazily, so some may be of earlier tests."""
         for tracer in self.test_tracers:
             records.extend(tracer.drain())
         records.sort(key=lambda r: r.started)
         self.all_calls.extend(records)
-        return records
+        return [r for r in records if r.started >= self._test_started]
 
     # -- clients for the proxy fixture -----------------------------------------------------
 
@@ -258,11 +297,30 @@ class HubApp(AppFacts):
             self.test_tracers.append(tracer)
         return self._sync_client
 
+    def _sync_proxy(
+        self, name: str, timeout: float, instance: int | None = None
+    ) -> hubcore.sync.Proxy:
+        """A blocking proxy of :meth:`sync_client`: made at once if ``name`` is published,
+        else waiting for it (up to ``timeout``) as ``get_proxy`` does.
+
+        :raises hubcore.ObjectNotFound: nothing published ``name`` within ``timeout``.
+        """
+        client = self.sync_client()
+        made = published_proxy(client._async, name, timeout, instance)
+        if made is None:
+            return client.get_proxy(name, timeout=timeout, instance=instance)
+        return hubcore.sync.Proxy(made)
+
     def close(self) -> None:
-        """Stop the app and everything it started."""
-        if self._sync_client is not None:
-            self._sync_client.close()
-        if self.started:
-            self.started = False
-            self._cm.__exit__(None, None, None)
-            shutil.rmtree(self.app.rundir.parent, ignore_errors=True)
+        """Stop the app and everything it started, its last call records kept for the
+        session's totals."""
+        try:
+            if self.started:
+                self._fetch_calls()
+        finally:
+            if self._sync_client is not None:
+                self._sync_client.close()
+            if self.started:
+                self.started = False
+                self._cm.__exit__(None, None, None)
+                shutil.rmtree(self.app.rundir.parent, ignore_errors=True)

@@ -106,9 +106,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hub is None:
         return
     handles = [*hub.apps.values(), *hub.closed]
-    for handle in hub.apps.values():
-        handle.calls.refresh()  # the calls of the last test, for the totals
-    hub.close()
+    hub.close()  # each app keeps its last calls for the totals
     records = [r for h in handles for r in h.all_calls]
     stats = {
         "processes": sum(len(h.processes) for h in handles),

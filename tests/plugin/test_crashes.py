@@ -280,3 +280,47 @@ def test_expected_crash_at_the_end_of_a_test_is_not_blamed_on_the_next(
         "test_after_the_kill": "passed",
     }
     run.result.assert_outcomes(passed=4)
+
+
+DIES_BETWEEN = """
+import contextlib
+import os
+import signal
+
+import pytest
+
+
+@pytest.fixture
+def kill_background_after_the_test(hub_app):
+    yield
+    pid = hub_app.processes["background.0"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    # Dead, but not collected: the supervisor may not know yet when the next test begins.
+    with contextlib.suppress(ChildProcessError):  # unless it has collected it already
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+def test_background_dies_after_the_report(kill_background_after_the_test, proxy):
+    assert proxy("counter").increment() >= 1
+
+
+def test_the_next_test_starts_on_the_new_process(proxy, hub_app):
+    assert proxy("counter").get_pid() == hub_app.processes["background.0"]["pid"]
+"""
+
+
+@pytest.mark.timeout(120)
+def test_death_between_tests_is_healed_before_the_next(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """A process that died after a test's report (in a fixture's teardown) is restarted
+    before the next test starts, even if the supervisor has not noticed the death yet, and the
+    next test does not fail for it."""
+    pytester.makepyfile(test_between=DIES_BETWEEN)
+    run = inner.run(procfile=inner.toy)
+    run.result.stdout.no_fnmatch_line("hub process background.0 (pid *) died during the test*")
+    assert run.outcomes == {
+        "test_background_dies_after_the_report": "passed",
+        "test_the_next_test_starts_on_the_new_process": "passed",
+    }
+    run.result.stdout.fnmatch_lines(["*- hub summary -*", "3 processes booted, 1 restarts, *"])

@@ -292,3 +292,60 @@ def test_summary_counts_the_calls_of_every_test(pytester: pytest.Pytester, inner
     run.result.stdout.fnmatch_lines(
         ["*- hub summary -*", "3 processes booted, 0 restarts, 5 cross-process calls, p50 *"]
     )
+
+
+BETWEEN_TESTS = """
+import pytest
+
+
+def test_calls_it_never_reads(proxy):
+    counter = proxy("counter")
+    for _ in range(3):
+        counter.increment()
+    proxy("caller").bump()  # test -> worker, worker -> background
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_async_calls_it_never_reads(proxy):
+    await proxy("counter").increment()
+
+
+def test_sees_only_its_own_calls(proxy, hub_app):
+    proxy("counter").get_pid()
+    calls = [f"{r.caller}:{r.object}.{r.method}" for r in hub_app.calls]
+    assert calls == ["pytest:counter.get_pid"]
+    hub_app.calls.assert_not_called("counter.increment")
+
+
+def test_leaves_a_fault_behind(proxy, hub_app):
+    # As if removing it at the end of the block had failed: the fault stays in the process.
+    hub_app._add_fault("counter.increment", error=ValueError("left behind"))
+    with pytest.raises(ValueError, match="left behind"):
+        proxy("counter").increment()
+
+
+def test_the_next_test_finds_no_fault(proxy):
+    assert proxy("counter").increment() >= 1
+"""
+
+
+@pytest.mark.timeout(120)
+def test_between_tests_earlier_calls_and_faults_are_left_behind(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """Calls that earlier tests made (and never read) are not in a later test's record, yet
+    the summary counts each call once (9 here); a fault left in place is gone by the next
+    test."""
+    pytester.makepyfile(test_between=BETWEEN_TESTS)
+    run = inner.run(procfile=inner.toy)
+    assert run.outcomes == {
+        "test_calls_it_never_reads": "passed",
+        "test_async_calls_it_never_reads[asyncio]": "passed",
+        "test_sees_only_its_own_calls": "passed",
+        "test_leaves_a_fault_behind": "passed",
+        "test_the_next_test_finds_no_fault": "passed",
+    }
+    run.result.stdout.fnmatch_lines(
+        ["*- hub summary -*", "3 processes booted, 0 restarts, 9 cross-process calls, p50 *"]
+    )

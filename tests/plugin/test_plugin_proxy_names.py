@@ -1,6 +1,6 @@
 """Through the ``proxy`` fixture, every public method of a service is ``proxy(name).<method>``
-whatever its name (in sync and async tests), and an async test's proxy asked for before its
-name is published waits for it."""
+whatever its name (in sync and async tests), and a proxy asked for before its name is
+published waits for it (in a sync test ``proxy(name)`` itself waits)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class Clash:
 """
 
 TESTS = """
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,21 @@ class Echo:
         return value
 
 
+def test_sync_proxy_asked_for_before_its_name_is_published_waits(proxy, hub_app):
+    token = Path(hub_app.token_file).read_bytes()
+    with hubcore.sync.connect(hub_app.address, token=token, process="late") as mine:
+        publish_soon = threading.Timer(0.2, mine.publish, ("late", Echo()))
+        publish_soon.start()
+        try:
+            late = proxy("late", timeout=10)  # nothing publishes 'late' yet: this waits
+            assert dir(late) == ["echo"]
+            assert late.echo(5) == 5
+        finally:
+            publish_soon.join(10)
+    with pytest.raises(hubcore.ObjectNotFound):
+        proxy("late", timeout=0.2)  # withdrawn when its client closed
+
+
 @pytest.mark.anyio
 async def test_async_proxy_asked_for_before_its_name_is_published_waits(proxy, hub_app):
     pending = proxy("late").echo(5)  # nothing publishes 'late' yet
@@ -121,6 +137,7 @@ def test_proxy_fixture_reaches_methods_named_like_proxy_operations(
     )
     assert run.outcomes == {
         "test_sync_proxy_reaches_every_method": "passed",
+        "test_sync_proxy_asked_for_before_its_name_is_published_waits": "passed",
         **{f"{t}[{b}]": "passed" for t in async_tests for b in ("asyncio", "uvloop", "trio")},
     }
-    run.result.assert_outcomes(passed=7)
+    run.result.assert_outcomes(passed=8)
