@@ -27,6 +27,7 @@ import logging
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import anyio
@@ -41,9 +42,27 @@ from hubcore._errors import (
     reason,
     remote_error,
 )
-from hubcore.protocol import DEFAULT_MAX_FRAME, FrameDecoder, Kind, encode_frame
+from hubcore.protocol import (
+    DEFAULT_MAX_FRAME,
+    BadCall,
+    Call,
+    Cancel,
+    Error,
+    Event,
+    Frame,
+    FrameDecoder,
+    Goodbye,
+    Incoming,
+    Ping,
+    Pong,
+    Result,
+    StreamCredit,
+    StreamEnd,
+    StreamItem,
+    encode_frame,
+)
 from hubcore.protocol._codec import Undecodable
-from hubcore.protocol._frames import unencodable_argument
+from hubcore.protocol._framing import unencodable_argument
 from hubcore.transport import ByteStream
 
 __all__ = ("CallHandler", "Connection", "RemoteStream")
@@ -94,9 +113,9 @@ class Connection:
         stream: ByteStream,
         *,
         decoder: FrameDecoder | None = None,
-        frames: list[list[Any]] | None = None,
+        frames: list[Incoming] | None = None,
         handler: CallHandler | None = None,
-        on_event: Callable[[list[Any]], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         label: str = "remote",
         remote: dict[str, Any] | None = None,
@@ -154,7 +173,7 @@ class Connection:
                 why = reason(exc)
                 log.warning("%s: protocol violation, closing the connection: %s", self.label, why)
                 self.close_reason = f"protocol violation: {why}"
-                farewell = encode_frame([Kind.GOODBYE, 0, f"you broke the protocol: {why}"])
+                farewell = encode_frame(Goodbye(f"you broke the protocol: {why}"))
             except ConnectionLost as exc:
                 self.close_reason = reason(exc)
             finally:
@@ -211,7 +230,7 @@ class Connection:
             self._drained = anyio.Event()
         self._wake_writer.set()
 
-    def send_frame(self, frame: list[Any]) -> None:
+    def send_frame(self, frame: Frame) -> None:
         """Encode and queue one frame.
 
         :raises TypeError: a value cannot be encoded.
@@ -223,7 +242,7 @@ class Connection:
         """Say GOODBYE, flush what is queued (briefly) and close."""
         if self.closed:
             return
-        self.write(encode_frame([Kind.GOODBYE, 0, None, self._taken]))  # no reason, last call
+        self.write(encode_frame(Goodbye(None, self._taken)))  # no reason, the last call taken
         self._leaving = True
         # Close the way TCP does: our EOF after GOODBYE, then the peer's EOF ends our reader.
         # Cancelling a reader in the middle of a receive instead loses data and, on asyncio,
@@ -258,83 +277,95 @@ class Connection:
 
     # -- incoming frames -------------------------------------------------------------------
 
-    def _handle_all(self, frames: list[list[Any]]) -> None:
+    def _handle_all(self, frames: list[Incoming]) -> None:
         for frame in frames:
-            kind = frame[0]
-            if kind == Kind.RESULT or kind == Kind.ERROR:
+            # The two frames of every call first: exact type checks, no pattern matching.
+            if type(frame) is Result:
                 self._on_reply(frame)
-            elif kind == Kind.CALL:
+            elif type(frame) is Call:
                 self._on_call(frame)
             else:
                 self._on_other(frame)
 
-    def _on_reply(self, frame: list[Any]) -> None:
-        slot = self._pending.get(frame[1])
+    def _on_reply(self, frame: Result | Error) -> None:
+        slot = self._pending.get(frame.id)
         if slot is None:
             return  # a reply to a call that timed out or was cancelled
-        if frame[0] == Kind.RESULT:
-            slot.value = frame[2] if len(frame) > 2 else None
+        if type(frame) is Result:
+            slot.value = frame.value
         else:
+            assert type(frame) is Error
             slot.error = self._remote_error(frame)
         slot.done = True
         slot.wake()
 
-    def _remote_error(self, frame: list[Any]) -> BaseException:
-        f = frame + [None] * (9 - len(frame))
-        args = tuple(f[5]) if isinstance(f[5], list) else ()
+    def _remote_error(self, frame: Error) -> BaseException:
         return remote_error(
-            str(f[2]),
-            str(f[3]),
-            base=str(f[8] or ""),
-            remote_traceback=str(f[4] or ""),
-            process=str(f[6] or self.remote.get("process", "")),
-            instance=int(f[7] or 0),
-            args=args,
+            frame.type_name,
+            frame.message,
+            base=frame.base,
+            remote_traceback=frame.traceback,
+            process=frame.process or self.remote.get("process", ""),
+            instance=frame.instance,
+            args=frame.args,
         )
 
-    def _on_call(self, frame: list[Any]) -> None:
-        problem = _malformed_call(frame)
-        if problem:
-            # The frame decoded and its id is valid: fail this call only, not the connection
-            # and every other call in flight on it.
-            log.warning(
-                "%s: malformed CALL %d answered with an error: %s", self.label, frame[1], problem
-            )
-            self.send_error(frame[1], "TypeError", f"malformed CALL frame: {problem}")
-            return
-        window = frame[6] if len(frame) > 6 and isinstance(frame[6], int) else 0
+    def _on_call(self, frame: Call) -> None:
         if self._leaving:
             return  # crossed our GOODBYE, which told the caller it was not taken
-        self._taken = max(self._taken, frame[1])
+        cid = frame.id
+        self._taken = max(self._taken, cid)
         if self.handler is None:
-            self.send_error(frame[1], "LookupError", "this connection serves no objects")
+            self.send_error(cid, "LookupError", "this connection serves no objects")
             return
-        self.handler.handle_call(self, frame[1], frame[2], frame[3], frame[4], frame[5], window)
+        self.handler.handle_call(
+            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+        )
 
-    def _on_other(self, frame: list[Any]) -> None:
-        kind, cid = frame[0], frame[1]
-        if kind == Kind.STREAM_ITEM or kind == Kind.STREAM_END:
-            self._on_stream(frame)
-        elif kind == Kind.CANCEL:
-            scope = self._running.get(cid)
-            if scope is not None:
-                scope.cancel()
-        elif kind == Kind.STREAM_CREDIT:
-            self._add_credit(cid, frame[2] if len(frame) > 2 and isinstance(frame[2], int) else 1)
-        elif kind == Kind.EVENT:
-            self._dispatch_event(frame)
-        elif kind == Kind.PING:
-            self.write(encode_frame([Kind.PONG, cid]))
-        elif kind == Kind.GOODBYE:
-            self.goodbye = True
-            if len(frame) > 2 and isinstance(frame[2], str) and frame[2]:
-                self.close_reason = f"the other end hung up: {frame[2]}"
-            if len(frame) > 3 and isinstance(frame[3], int):
-                self.remote_took = frame[3]
-        elif kind != Kind.PONG:
-            raise ProtocolError(f"unexpected frame kind {kind} after the handshake")
+    def _on_bad_call(self, frame: BadCall) -> None:
+        # The frame decoded and its id is valid: fail this call only, not the connection
+        # and every other call in flight on it.
+        log.warning(
+            "%s: malformed CALL %d answered with an error: %s", self.label, frame.id, frame.reason
+        )
+        self.send_error(frame.id, "TypeError", f"malformed CALL frame: {frame.reason}")
 
-    def _dispatch_event(self, frame: list[Any]) -> None:
+    def _on_other(self, frame: Incoming) -> None:
+        match frame:
+            case Error():
+                self._on_reply(frame)
+            case StreamItem() | StreamEnd():
+                self._on_stream(frame)
+            case Cancel():
+                scope = self._running.get(frame.id)
+                if scope is not None:
+                    scope.cancel()
+            case StreamCredit():
+                self._add_credit(frame.id, frame.items)
+            case Event():
+                self._dispatch_event(frame)
+            case Ping():
+                self.send_frame(Pong(frame.id))
+            case Goodbye():
+                self._on_goodbye(frame)
+            case BadCall():
+                self._on_bad_call(frame)
+            case Pong():
+                pass
+            case _:
+                kind = frame.KIND
+                raise ProtocolError(
+                    f"unexpected frame kind {int(kind)} ({kind.name}) after the handshake"
+                )
+
+    def _on_goodbye(self, frame: Goodbye) -> None:
+        self.goodbye = True
+        if frame.reason:
+            self.close_reason = f"the other end hung up: {frame.reason}"
+        if frame.last_taken is not None:
+            self.remote_took = frame.last_taken
+
+    def _dispatch_event(self, frame: Event) -> None:
         if self.on_event is None:
             return
         try:
@@ -342,12 +373,12 @@ class Connection:
         except Exception:
             log.exception("%s: an event callback raised", self.label)
 
-    def _on_stream(self, frame: list[Any]) -> None:
-        slot = self._pending.get(frame[1])
+    def _on_stream(self, frame: StreamItem | StreamEnd) -> None:
+        slot = self._pending.get(frame.id)
         if slot is None or slot.items is None:
             return
-        if frame[0] == Kind.STREAM_ITEM:
-            slot.items.append(frame[2] if len(frame) > 2 else None)
+        if type(frame) is StreamItem:
+            slot.items.append(frame.value)
         else:
             slot.done = True
         slot.wake()
@@ -360,9 +391,7 @@ class Connection:
         if self.closed:
             raise CallNotTaken(f"connection to {self.label} is closed: {self.close_reason}")
         cid = next(self._ids)
-        frame: list[Any] = [Kind.CALL, cid, target, method, list(args), kwargs]
-        if window:
-            frame.append(window)
+        frame = Call(cid, target, method, list(args), kwargs, window)
         try:
             data = encode_frame(frame, max_size=self.max_frame)
         except TypeError as exc:
@@ -404,7 +433,7 @@ class Connection:
     def _end_call(self, cid: int, slot: _Pending) -> None:
         del self._pending[cid]
         if not slot.done and not slot.lost:
-            self.write(encode_frame([Kind.CANCEL, cid]))
+            self.write(encode_frame(Cancel(cid)))
 
     async def _outcome(self, cid: int, slot: _Pending, what: str, timeout: float | None) -> Any:
         if slot.done:
@@ -469,7 +498,7 @@ class Connection:
     def send_result(self, cid: int, value: Any, what: str = "result") -> None:
         """Reply with a value; an unencodable or oversized one becomes an error reply."""
         try:
-            self.send_frame([Kind.RESULT, cid, value])
+            self.send_frame(Result(cid, value))
         except (TypeError, PayloadTooLarge) as exc:
             self.send_error(cid, type(exc).__name__, f"the {what} could not be sent: {exc}")
 
@@ -488,13 +517,11 @@ class Connection:
             ``class PageError(ValueError)``), so callers can catch it by that type.
         """
         process, instance = self.identity
-        frame: list[Any] = [Kind.ERROR, cid, type_name, message, tb, list(args), process, instance]
-        frame.append(base or type_name)
+        frame = Error(cid, type_name, message, tb, args, process, instance, base or type_name)
         try:
             self.send_frame(frame)
         except (TypeError, PayloadTooLarge):
-            frame[5] = [repr(a)[:200] for a in args]
-            self.send_frame(frame)
+            self.send_frame(replace(frame, args=tuple(repr(a)[:200] for a in args)))
 
     def send_exception(self, cid: int, exc: Exception) -> None:
         """Reply with a raised exception, its traceback text included."""
@@ -516,11 +543,11 @@ class Connection:
             event = self._credit_event[cid] = anyio.Event()
             await event.wait()
         self._credit[cid] -= 1
-        self.send_frame([Kind.STREAM_ITEM, cid, value])
+        self.send_frame(StreamItem(cid, value))
 
     def send_event(self, source: str, name: str, data: Any, generation: int, instance: int) -> None:
         """Push an event to the other end (no reply)."""
-        self.send_frame([Kind.EVENT, 0, source, name, data, generation, instance])
+        self.send_frame(Event(source, name, data, generation, instance))
 
 
 class RemoteStream:
@@ -573,7 +600,7 @@ class RemoteStream:
     def _credit(self) -> None:
         self._consumed += 1
         if self._consumed * 2 >= self._window and not self._conn.closed:
-            self._conn.write(encode_frame([Kind.STREAM_CREDIT, self._cid, self._consumed]))
+            self._conn.write(encode_frame(StreamCredit(self._cid, self._consumed)))
             self._consumed = 0
 
     async def _finish(self) -> None:
@@ -597,22 +624,6 @@ class RemoteStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _malformed_call(frame: list[Any]) -> str:
-    """What is wrong with a CALL frame's fields ("" if nothing); never repr()s hostile values."""
-    if len(frame) < 6:
-        return f"expected [kind, id, target, method, args, kwargs], got {len(frame)} fields"
-    target, method, args, kwargs = frame[2:6]
-    if not isinstance(target, str) or not isinstance(method, str):
-        return "target and method must be strings"
-    if not isinstance(args, list):
-        return f"args must be an array, got {type(args).__name__}"
-    if not isinstance(kwargs, dict):
-        return f"kwargs must be a map, got {type(kwargs).__name__}"
-    if not all(isinstance(key, str) for key in kwargs):
-        return "kwargs keys must be strings"
-    return ""
 
 
 def _builtin_base(exc: Exception) -> str:
