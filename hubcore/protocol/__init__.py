@@ -18,10 +18,8 @@ from hubcore.protocol._frames import (
     Challenge,
     Error,
     Event,
-    Frame,
     Goodbye,
     Hello,
-    Incoming,
     Kind,
     Ping,
     Pong,
@@ -31,7 +29,14 @@ from hubcore.protocol._frames import (
     StreamItem,
     Welcome,
 )
-from hubcore.protocol._framing import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, encode_frame
+from hubcore.protocol._framing import (
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    Frame,
+    FrameDecoder,
+    Incoming,
+    encode_frame,
+)
 from hubcore.protocol._names import (
     CONTROL_TARGET,
     GET_PROPERTY,

@@ -20,14 +20,12 @@ times as much, on every frame of the call path (``python -m bench.frames --forms
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeAlias, TypeVar, dataclass_transform
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
-from hubcore._errors import ProtocolError
+from hubcore.protocol._fields import appended, malformed, required, trimmed
 
 __all__ = (
-    "DECODERS",
     "Auth",
     "BadCall",
     "Call",
@@ -35,10 +33,8 @@ __all__ = (
     "Challenge",
     "Error",
     "Event",
-    "Frame",
     "Goodbye",
     "Hello",
-    "Incoming",
     "Kind",
     "Ping",
     "Pong",
@@ -84,52 +80,6 @@ def _frame(cls: type[_C]) -> type[_C]:
     return dataclass(slots=True)(cls)
 
 
-# -- field checks (the message names the field and the type received, never the value) ------
-
-
-def _bad(kind: Kind, problem: str) -> ProtocolError:
-    return ProtocolError(f"malformed {kind.name} frame: {problem}")
-
-
-def _field(f: list[Any], i: int, kind: Kind, name: str, types: type | tuple[type, ...]) -> Any:
-    if len(f) <= i:
-        raise _bad(kind, f"{len(f)} fields, {name} missing")
-    value = f[i]
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
-        raise _bad(kind, f"{name} must be {_names(types)}, got {type(value).__name__}")
-    return value
-
-
-def _appended(
-    f: list[Any], i: int, kind: Kind, name: str, types: type | tuple[type, ...], default: Any
-) -> Any:
-    """An appended field: absent or nil means its default."""
-    if len(f) <= i or f[i] is None:
-        return default
-    return _field(f, i, kind, name, types)
-
-
-def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-_TYPE_NAMES = {int: "an integer", str: "a string", bytes: "bytes", list: "an array", dict: "a map"}
-
-
-def _names(types: type | tuple[type, ...]) -> str:
-    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in _tuple(types))
-
-
-def _trimmed(wire: list[Any], defaults: tuple[Any, ...]) -> list[Any]:
-    """``wire`` without the trailing fields that hold their defaults (the last ``defaults``)."""
-    end = len(wire)
-    for default in reversed(defaults):
-        if wire[end - 1] != default:
-            break
-        end -= 1
-    return wire[:end]
-
-
 # -- the handshake --------------------------------------------------------------------------
 
 
@@ -148,7 +98,9 @@ class Hello:
     @classmethod
     def from_wire(cls, f: list[Any]) -> Hello:
         k = Kind.HELLO
-        return cls(_field(f, 2, k, "version", int), _field(f, 3, k, "nonce", bytes), _info(f, 4, k))
+        return cls(
+            required(f, 2, k, "version", int), required(f, 3, k, "nonce", bytes), _info(f, 4, k)
+        )
 
 
 @_frame
@@ -166,7 +118,7 @@ class Challenge:
     @classmethod
     def from_wire(cls, f: list[Any]) -> Challenge:
         k = Kind.CHALLENGE
-        nonce, proof = _field(f, 2, k, "nonce", bytes), _field(f, 3, k, "proof", bytes)
+        nonce, proof = required(f, 2, k, "nonce", bytes), required(f, 3, k, "proof", bytes)
         return cls(nonce, proof, _info(f, 4, k))
 
 
@@ -182,7 +134,7 @@ class Auth:
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> Auth:
-        return cls(_field(f, 2, Kind.AUTH, "proof", bytes))
+        return cls(required(f, 2, Kind.AUTH, "proof", bytes))
 
 
 @_frame
@@ -201,7 +153,7 @@ class Welcome:
 
 
 def _info(f: list[Any], i: int, kind: Kind) -> dict[str, Any]:
-    info: dict[str, Any] = _field(f, i, kind, "info", dict)
+    info: dict[str, Any] = required(f, i, kind, "info", dict)
     return info
 
 
@@ -308,20 +260,20 @@ class Error:
     def to_wire(self) -> list[Any]:
         wire = [_ERROR, self.id, self.type_name, self.message, self.traceback, list(self.args)]
         wire += [self.process, self.instance, self.base]
-        return _trimmed(wire, ("", [], "", 0, ""))
+        return trimmed(wire, ("", [], "", 0, ""))
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> Error:
         k = Kind.ERROR
         return cls(
             f[1],
-            _field(f, 2, k, "type name", str),
-            _field(f, 3, k, "message", str),
-            _appended(f, 4, k, "traceback", str, ""),
-            tuple(_appended(f, 5, k, "args", list, ())),
-            _appended(f, 6, k, "process", str, ""),
-            _appended(f, 7, k, "instance", int, 0),
-            _appended(f, 8, k, "base", str, ""),
+            required(f, 2, k, "type name", str),
+            required(f, 3, k, "message", str),
+            appended(f, 4, k, "traceback", str, ""),
+            tuple(appended(f, 5, k, "args", list, ())),
+            appended(f, 6, k, "process", str, ""),
+            appended(f, 7, k, "instance", int, 0),
+            appended(f, 8, k, "base", str, ""),
         )
 
 
@@ -387,9 +339,9 @@ class StreamCredit:
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> StreamCredit:
-        items = _appended(f, 2, Kind.STREAM_CREDIT, "number of items", int, 1)
+        items = appended(f, 2, Kind.STREAM_CREDIT, "number of items", int, 1)
         if items < 0:
-            raise _bad(Kind.STREAM_CREDIT, "the number of items is negative")
+            raise malformed(Kind.STREAM_CREDIT, "the number of items is negative")
         return cls(f[1], items)
 
 
@@ -414,11 +366,11 @@ class Event:
     def from_wire(cls, f: list[Any]) -> Event:
         k = Kind.EVENT
         return cls(
-            _field(f, 2, k, "source", str),
-            _field(f, 3, k, "event name", str),
+            required(f, 2, k, "source", str),
+            required(f, 3, k, "event name", str),
             f[4] if len(f) > 4 else None,
-            _appended(f, 5, k, "generation", int, 0),
-            _appended(f, 6, k, "instance", int, 0),
+            appended(f, 5, k, "generation", int, 0),
+            appended(f, 6, k, "instance", int, 0),
         )
 
 
@@ -466,58 +418,11 @@ class Goodbye:
     last_taken: int | None = None
 
     def to_wire(self) -> list[Any]:
-        return _trimmed([_GOODBYE, 0, self.reason, self.last_taken], (None, None))
+        return trimmed([_GOODBYE, 0, self.reason, self.last_taken], (None, None))
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> Goodbye:
         k = Kind.GOODBYE
         return cls(
-            _appended(f, 2, k, "reason", str, None), _appended(f, 3, k, "last call id", int, None)
+            appended(f, 2, k, "reason", str, None), appended(f, 3, k, "last call id", int, None)
         )
-
-
-#: Every frame that can be sent.
-Frame: TypeAlias = (
-    Hello
-    | Challenge
-    | Auth
-    | Welcome
-    | Call
-    | Result
-    | Error
-    | Cancel
-    | StreamItem
-    | StreamEnd
-    | StreamCredit
-    | Event
-    | Ping
-    | Pong
-    | Goodbye
-)
-
-#: What decoding gives: a frame, or a CALL to answer with an error.
-Incoming: TypeAlias = Frame | BadCall
-
-_CLASSES: tuple[type[Frame], ...] = (
-    Hello,
-    Challenge,
-    Auth,
-    Welcome,
-    Call,
-    Result,
-    Error,
-    Cancel,
-    StreamItem,
-    StreamEnd,
-    StreamCredit,
-    Event,
-    Ping,
-    Pong,
-    Goodbye,
-)
-
-#: kind number -> the function that builds that kind's frame from ``[kind, id, *fields]``
-#: (kind and id already checked).
-DECODERS: dict[int, Callable[[list[Any]], Incoming]] = {
-    int(cls.KIND): cls.from_wire for cls in _CLASSES
-}

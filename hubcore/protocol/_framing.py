@@ -11,22 +11,71 @@ closed). Nothing here awaits or blocks: a blocking client uses the same two piec
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias, get_args
 
 from hubcore._errors import PayloadTooLarge, ProtocolError, describe
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec
-from hubcore.protocol._frames import DECODERS, Frame, Incoming
+from hubcore.protocol._frames import (
+    Auth,
+    BadCall,
+    Call,
+    Cancel,
+    Challenge,
+    Error,
+    Event,
+    Goodbye,
+    Hello,
+    Ping,
+    Pong,
+    Result,
+    StreamCredit,
+    StreamEnd,
+    StreamItem,
+    Welcome,
+)
 
 __all__ = (
+    "DECODERS",
     "DEFAULT_MAX_FRAME",
     "HEADER",
+    "Frame",
     "FrameDecoder",
+    "Incoming",
     "encode_frame",
     "unencodable_argument",
 )
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = 4
+
+#: Every frame that can be sent.
+Frame: TypeAlias = (
+    Hello
+    | Challenge
+    | Auth
+    | Welcome
+    | Call
+    | Result
+    | Error
+    | Cancel
+    | StreamItem
+    | StreamEnd
+    | StreamCredit
+    | Event
+    | Ping
+    | Pong
+    | Goodbye
+)
+
+#: What decoding gives: a frame, or a CALL to answer with an error.
+Incoming: TypeAlias = Frame | BadCall
+
+#: kind number -> the function that builds that kind's frame from ``[kind, id, *fields]``
+#: (kind and id already checked).
+DECODERS: dict[int, Callable[[list[Any]], Incoming]] = {
+    int(cls.KIND): cls.from_wire for cls in get_args(Frame)
+}
 
 
 def encode_frame(
