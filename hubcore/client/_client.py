@@ -33,7 +33,7 @@ from hubcore._errors import (
 )
 from hubcore.client._proxy import Proxy, unreachable
 from hubcore.client._subscriptions import ObjectEvent, Subscription, Subscriptions
-from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
+from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET, Event
 from hubcore.rpc._connection import Connection
 from hubcore.rpc._dispatch import Dispatcher, Published, describe
 from hubcore.rpc._open import accept_connection, open_connection
@@ -105,7 +105,7 @@ class Client:
         self._hub: Connection | None = None
         self._connections: dict[str, Connection] = {}
         self._accepted: set[Connection] = set()  # connections our listener serves
-        self._early_events: list[list[Any]] | None = []  # hub events before the snapshot
+        self._early_events: list[Event] | None = []  # hub events before the snapshot
         self._connecting: dict[str, anyio.Lock] = {}
         self._dispatcher = Dispatcher()
         self._listener_address: str | None = None
@@ -356,11 +356,11 @@ class Client:
 
     # -- events from the hub ---------------------------------------------------------------
 
-    def _on_hub_event(self, frame: list[Any]) -> None:
+    def _on_hub_event(self, frame: Event) -> None:
         if self._early_events is not None:
             self._early_events.append(frame)
             return
-        _kind, _id, _source, event, data = frame[:5]
+        event, data = frame.name, frame.data
         if event == "published":
             info = ObjectInfo.from_wire(data)
             self.directory.add(info)

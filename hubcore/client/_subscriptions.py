@@ -19,7 +19,7 @@ import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import HubError, reason
-from hubcore.protocol import RESTARTED, SUBSCRIBE, UNSUBSCRIBE
+from hubcore.protocol import RESTARTED, SUBSCRIBE, UNSUBSCRIBE, Event
 
 if TYPE_CHECKING:
     from hubcore._directory import Directory
@@ -165,10 +165,11 @@ class Subscriptions:
         if self._by_name.get(info.name):
             self.client.start_soon(self._reattach, info)
 
-    def on_event(self, frame: list[Any]) -> None:
+    def on_event(self, frame: Event) -> None:
         """An EVENT frame from a peer."""
-        source, name, data, generation, instance = (frame + [None] * 7)[2:7]
-        self._fan_out(ObjectEvent(source, name, data, generation or 0, instance or 0))
+        self._fan_out(
+            ObjectEvent(frame.source, frame.name, frame.data, frame.generation, frame.instance)
+        )
 
     def _fan_out(self, event: ObjectEvent) -> None:
         for sub in list(self._by_name.get(event.source, [])):

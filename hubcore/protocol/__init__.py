@@ -1,10 +1,42 @@
-"""Sans-IO wire protocol: frames, values and handshake maths. No sockets, no clocks."""
+"""Sans-IO wire protocol: frames, values and handshake maths. No sockets, no clocks.
+
+- frames as classes, one per kind (:class:`Call`, :class:`Result`, ...; ``_frames``);
+- bytes <-> frames: :func:`encode_frame` and :class:`FrameDecoder` (``_framing``);
+- values: :class:`Codec` (``_codec``); the handshake's proofs (``_auth``); reserved names
+  (``_names``).
+"""
 
 from __future__ import annotations
 
 from hubcore.protocol._auth import NONCE_SIZE, PROTOCOL_VERSION, proof, verify
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec, register_codec
-from hubcore.protocol._frames import DEFAULT_MAX_FRAME, HEADER, FrameDecoder, Kind, encode_frame
+from hubcore.protocol._frames import (
+    Auth,
+    BadCall,
+    Call,
+    Cancel,
+    Challenge,
+    Error,
+    Event,
+    Goodbye,
+    Hello,
+    Kind,
+    Ping,
+    Pong,
+    Result,
+    StreamCredit,
+    StreamEnd,
+    StreamItem,
+    Welcome,
+)
+from hubcore.protocol._framing import (
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    Frame,
+    FrameDecoder,
+    Incoming,
+    encode_frame,
+)
 from hubcore.protocol._names import (
     CONTROL_TARGET,
     GET_PROPERTY,
@@ -26,9 +58,27 @@ __all__ = (
     "RESTARTED",
     "SUBSCRIBE",
     "UNSUBSCRIBE",
+    "Auth",
+    "BadCall",
+    "Call",
+    "Cancel",
+    "Challenge",
     "Codec",
+    "Error",
+    "Event",
+    "Frame",
     "FrameDecoder",
+    "Goodbye",
+    "Hello",
+    "Incoming",
     "Kind",
+    "Ping",
+    "Pong",
+    "Result",
+    "StreamCredit",
+    "StreamEnd",
+    "StreamItem",
+    "Welcome",
     "encode_frame",
     "proof",
     "register_codec",

@@ -1,33 +1,49 @@
-"""Frames: a 4-byte big-endian length, then one msgpack array ``[kind, id, *fields]``.
+"""Frames as classes: one small class per frame kind, with named fields.
 
-How it works: :func:`encode_frame` turns a frame into bytes (refusing frames above the size
-limit); :class:`FrameDecoder` is fed whatever bytes arrived and returns every complete frame,
-keeping the tail of a partial one. One receive buffer per connection, parsed in place: a read
-that brings many frames costs one call, not one per frame.
+How it works: on the wire a frame is one msgpack array ``[kind, id, *fields]``
+(docs/protocol.md). Each class turns itself into that array (:meth:`to_wire`) and builds itself
+from one (:meth:`from_wire`), checking every field it reads: a frame whose fields are wrong
+raises :class:`ProtocolError`, except a CALL with a valid id, which decodes to :class:`BadCall`
+so that only that call fails. :mod:`hubcore.protocol._framing` adds the length header.
 
-Invariants: a decoder that raised :class:`ProtocolError` is poisoned (the connection must be
-closed); kinds are append-only, their numbers never change.
+Invariants: kind numbers never change; fields are only appended, each with a default that
+means "as before", and a frame encodes without its trailing fields while they hold their
+defaults where older code sent it that way, so the bytes on the wire are what they always
+were. Receivers ignore fields they do not know. Never ``repr()`` a received value in an error:
+deep nesting makes repr itself blow the stack.
+
+The classes are frozen for the type checker but plain slots dataclasses at run time: a frozen
+dataclass's ``__init__`` sets each field through ``object.__setattr__`` and costs about four
+times as much, on every frame of the call path (``python -m bench.frames --forms``).
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
-from hubcore._errors import HubError, PayloadTooLarge, ProtocolError, describe
-from hubcore.protocol._codec import DEFAULT_CODEC, Codec
+from hubcore.protocol._fields import appended, malformed, required, trimmed
 
 __all__ = (
-    "DEFAULT_MAX_FRAME",
-    "HEADER",
-    "FrameDecoder",
+    "Auth",
+    "BadCall",
+    "Call",
+    "Cancel",
+    "Challenge",
+    "Error",
+    "Event",
+    "Goodbye",
+    "Hello",
     "Kind",
-    "encode_frame",
-    "unencodable_argument",
+    "Ping",
+    "Pong",
+    "Result",
+    "StreamCredit",
+    "StreamEnd",
+    "StreamItem",
+    "Welcome",
 )
-
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024
-HEADER = 4
 
 
 class Kind(enum.IntEnum):
@@ -50,114 +66,363 @@ class Kind(enum.IntEnum):
     GOODBYE = 20
 
 
-_KINDS = frozenset(int(k) for k in Kind)
+# Plain ints on the wire: the codec's strict types send an IntEnum through its slow path.
+_HELLO, _CHALLENGE, _AUTH, _WELCOME = 1, 2, 3, 4
+_CALL, _RESULT, _ERROR, _CANCEL = 10, 11, 12, 13
+_STREAM_ITEM, _STREAM_END, _STREAM_CREDIT = 14, 15, 16
+_EVENT, _PING, _PONG, _GOODBYE = 17, 18, 19, 20
+
+_C = TypeVar("_C")
 
 
-def encode_frame(
-    frame: list[Any], *, codec: Codec = DEFAULT_CODEC, max_size: int = DEFAULT_MAX_FRAME
-) -> bytes:
-    """Encode one frame to bytes, length header included.
+@dataclass_transform(frozen_default=True)
+def _frame(cls: type[_C]) -> type[_C]:
+    return dataclass(slots=True)(cls)
 
-    :param frame: ``[kind, id, *fields]``.
-    :raises TypeError: a value cannot be encoded.
-    :raises PayloadTooLarge: the encoded frame exceeds ``max_size``; nothing is returned.
-    :return: the bytes to send.
-    """
-    body = codec.packb(frame)
-    size = len(body)
-    if size > max_size:
-        raise PayloadTooLarge(
-            f"frame of {size} bytes exceeds the limit of {max_size} bytes: send smaller "
-            "payloads or raise max_frame_size on both ends",
-            size=size,
-            limit=max_size,
+
+# -- the handshake --------------------------------------------------------------------------
+
+
+@_frame
+class Hello:
+    """HELLO: the client opens the handshake with its nonce and who it is."""
+
+    KIND: ClassVar[Kind] = Kind.HELLO
+    version: int
+    nonce: bytes
+    info: dict[str, Any]
+
+    def to_wire(self) -> list[Any]:
+        return [_HELLO, 0, self.version, self.nonce, self.info]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Hello:
+        k = Kind.HELLO
+        return cls(
+            required(f, 2, k, "version", int), required(f, 3, k, "nonce", bytes), _info(f, 4, k)
         )
-    return size.to_bytes(HEADER, "big") + body
 
 
-class FrameDecoder:
-    """Turns a byte stream into frames. Feed it bytes, get back complete frames."""
+@_frame
+class Challenge:
+    """CHALLENGE: the server's nonce and its proof over the client's nonce."""
 
-    def __init__(self, *, codec: Codec = DEFAULT_CODEC, max_size: int = DEFAULT_MAX_FRAME) -> None:
-        self._codec = codec
-        self.max_size = max_size
-        self._buf = bytearray()
-        self._need = 0  # size of the frame whose body is awaited, 0 when reading a header
+    KIND: ClassVar[Kind] = Kind.CHALLENGE
+    nonce: bytes
+    proof: bytes
+    info: dict[str, Any]
 
-    @property
-    def buffered(self) -> int:
-        """Bytes received but not yet part of a complete frame."""
-        return len(self._buf)
+    def to_wire(self) -> list[Any]:
+        return [_CHALLENGE, 0, self.nonce, self.proof, self.info]
 
-    def feed(self, data: bytes) -> list[list[Any]]:
-        """Add received bytes and return every frame they complete.
-
-        :raises ProtocolError: the bytes are not valid frames; the decoder must be discarded.
-        :return: complete frames in order (possibly empty).
-        """
-        buf = self._buf
-        buf += data
-        frames: list[list[Any]] = []
-        pos, end = 0, len(buf)
-        while end - pos >= HEADER:
-            size = int.from_bytes(buf[pos : pos + HEADER], "big")
-            if size > self.max_size:
-                raise ProtocolError(
-                    f"peer announced a frame of {size} bytes, above the limit of {self.max_size}"
-                )
-            if end - pos - HEADER < size:
-                break
-            start = pos + HEADER
-            frames.append(self._decode(memoryview(buf)[start : start + size]))
-            pos = start + size
-        if pos:
-            del buf[:pos]
-        return frames
-
-    def _decode(self, body: memoryview) -> list[Any]:
-        try:
-            frame = self._codec.unpackb(body)
-        except Exception as exc:
-            raise ProtocolError(f"undecodable frame: {describe(exc)}") from exc
-        finally:
-            body.release()
-        if (
-            type(frame) is not list
-            or len(frame) < 2
-            or type(frame[0]) is not int
-            or frame[0] not in _KINDS
-            or type(frame[1]) is not int
-        ):
-            # Never repr() a hostile value: deep nesting makes repr itself blow the stack.
-            raise ProtocolError(
-                f"malformed frame: expected [kind, id, ...], got a {type(frame).__name__}"
-            )
-        return frame
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Challenge:
+        k = Kind.CHALLENGE
+        nonce, proof = required(f, 2, k, "nonce", bytes), required(f, 3, k, "proof", bytes)
+        return cls(nonce, proof, _info(f, 4, k))
 
 
-def unencodable_argument(
-    what: str, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
-) -> TypeError:
-    """The error for a call that cannot be encoded, naming the argument at fault.
+@_frame
+class Auth:
+    """AUTH: the client's proof over the server's nonce."""
 
-    :param what: the call, as ``"object.method"``.
-    :param exc: what encoding the whole frame raised.
-    :return: a ``TypeError`` to raise.
+    KIND: ClassVar[Kind] = Kind.AUTH
+    proof: bytes
+
+    def to_wire(self) -> list[Any]:
+        return [_AUTH, 0, self.proof]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Auth:
+        return cls(required(f, 2, Kind.AUTH, "proof", bytes))
+
+
+@_frame
+class Welcome:
+    """WELCOME: the server accepted the client (``info`` is empty today)."""
+
+    KIND: ClassVar[Kind] = Kind.WELCOME
+    info: dict[str, Any]
+
+    def to_wire(self) -> list[Any]:
+        return [_WELCOME, 0, self.info]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Welcome:
+        return cls(_info(f, 2, Kind.WELCOME))
+
+
+def _info(f: list[Any], i: int, kind: Kind) -> dict[str, Any]:
+    info: dict[str, Any] = required(f, i, kind, "info", dict)
+    return info
+
+
+# -- calls ----------------------------------------------------------------------------------
+
+
+@_frame
+class Call:
+    """CALL: run ``target.method(*args, **kwargs)`` on the other end.
+
+    ``window`` (appended, 0 if absent) is set for an async-generator method only: how many
+    items the producer may send ahead of the consumer.
     """
-    for i, value in enumerate(args):
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(
-                f"{what}: argument {i} ({type(value).__name__}) cannot be sent: {inner}"
+
+    KIND: ClassVar[Kind] = Kind.CALL
+    id: int
+    target: str
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    window: int = 0
+
+    def to_wire(self) -> list[Any]:
+        if self.window:
+            return [_CALL, self.id, self.target, self.method, self.args, self.kwargs, self.window]
+        return [_CALL, self.id, self.target, self.method, self.args, self.kwargs]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Call | BadCall:
+        """The call, or a :class:`BadCall` for its id if its fields are wrong."""
+        n = len(f)
+        if n < 6:
+            return BadCall(
+                f[1], f"expected [kind, id, target, method, args, kwargs], got {n} fields"
             )
-        except HubError:
-            break
-    for key, value in kwargs.items():
-        try:
-            encode_frame([value])
-        except TypeError as inner:
-            return TypeError(f"{what}: argument {key!r} cannot be sent: {inner}")
-        except HubError:
-            break
-    return TypeError(f"{what}: the call cannot be sent: {exc}")
+        _kind, cid, target, method, args, kwargs = f[:6]
+        window = f[6] if n > 6 else 0
+        if type(target) is not str or type(method) is not str:
+            return BadCall(cid, "target and method must be strings")
+        if type(args) is not list:
+            return BadCall(cid, f"args must be an array, got {type(args).__name__}")
+        if type(kwargs) is not dict:
+            return BadCall(cid, f"kwargs must be a map, got {type(kwargs).__name__}")
+        for key in kwargs:
+            if type(key) is not str:
+                return BadCall(cid, "kwargs keys must be strings")
+        if window is None:
+            window = 0
+        elif type(window) is not int:
+            return BadCall(cid, f"window must be an integer, got {type(window).__name__}")
+        elif window < 0:
+            return BadCall(cid, "window must not be negative")
+        return cls(cid, target, method, args, kwargs, window)
+
+
+@_frame
+class BadCall:
+    """A CALL whose id is valid but whose fields are not: answered with an ERROR for that id.
+
+    Never sent: it is what decoding such a frame gives, so that one bad call fails alone
+    instead of closing the connection with every other call in flight on it.
+    """
+
+    KIND: ClassVar[Kind] = Kind.CALL
+    id: int
+    reason: str
+
+
+@_frame
+class Result:
+    """RESULT: the value a call returned."""
+
+    KIND: ClassVar[Kind] = Kind.RESULT
+    id: int
+    value: Any = None
+
+    def to_wire(self) -> list[Any]:
+        return [_RESULT, self.id, self.value]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Result:
+        return cls(f[1], f[2] if len(f) > 2 else None)
+
+
+@_frame
+class Error:
+    """ERROR: what a call raised (or, with id 0, why the handshake was refused).
+
+    Appended fields, each absent or nil meaning its default: the remote traceback text, the
+    exception's ``args``, the process and instance that raised it, and ``base``, the nearest
+    builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``).
+    """
+
+    KIND: ClassVar[Kind] = Kind.ERROR
+    id: int
+    type_name: str
+    message: str
+    traceback: str = ""
+    args: tuple[Any, ...] = ()
+    process: str = ""
+    instance: int = 0
+    base: str = ""
+
+    def to_wire(self) -> list[Any]:
+        wire = [_ERROR, self.id, self.type_name, self.message, self.traceback, list(self.args)]
+        wire += [self.process, self.instance, self.base]
+        return trimmed(wire, ("", [], "", 0, ""))
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Error:
+        k = Kind.ERROR
+        return cls(
+            f[1],
+            required(f, 2, k, "type name", str),
+            required(f, 3, k, "message", str),
+            appended(f, 4, k, "traceback", str, ""),
+            tuple(appended(f, 5, k, "args", list, ())),
+            appended(f, 6, k, "process", str, ""),
+            appended(f, 7, k, "instance", int, 0),
+            appended(f, 8, k, "base", str, ""),
+        )
+
+
+@_frame
+class Cancel:
+    """CANCEL: the caller stopped waiting; the callee cancels the running method."""
+
+    KIND: ClassVar[Kind] = Kind.CANCEL
+    id: int
+
+    def to_wire(self) -> list[Any]:
+        return [_CANCEL, self.id]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Cancel:
+        return cls(f[1])
+
+
+# -- streams --------------------------------------------------------------------------------
+
+
+@_frame
+class StreamItem:
+    """STREAM_ITEM: one item of an async-generator method."""
+
+    KIND: ClassVar[Kind] = Kind.STREAM_ITEM
+    id: int
+    value: Any = None
+
+    def to_wire(self) -> list[Any]:
+        return [_STREAM_ITEM, self.id, self.value]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> StreamItem:
+        return cls(f[1], f[2] if len(f) > 2 else None)
+
+
+@_frame
+class StreamEnd:
+    """STREAM_END: the generator finished."""
+
+    KIND: ClassVar[Kind] = Kind.STREAM_END
+    id: int
+
+    def to_wire(self) -> list[Any]:
+        return [_STREAM_END, self.id]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> StreamEnd:
+        return cls(f[1])
+
+
+@_frame
+class StreamCredit:
+    """STREAM_CREDIT: the consumer took ``items`` more items; the producer may send as many."""
+
+    KIND: ClassVar[Kind] = Kind.STREAM_CREDIT
+    id: int
+    items: int = 1
+
+    def to_wire(self) -> list[Any]:
+        return [_STREAM_CREDIT, self.id, self.items]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> StreamCredit:
+        items = appended(f, 2, Kind.STREAM_CREDIT, "number of items", int, 1)
+        if items < 0:
+            raise malformed(Kind.STREAM_CREDIT, "the number of items is negative")
+        return cls(f[1], items)
+
+
+# -- events and the rest ------------------------------------------------------------------
+
+
+@_frame
+class Event:
+    """EVENT: ``source`` (a published name, or ``$hub``) emitted ``name`` with ``data``."""
+
+    KIND: ClassVar[Kind] = Kind.EVENT
+    source: str
+    name: str
+    data: Any = None
+    generation: int = 0
+    instance: int = 0
+
+    def to_wire(self) -> list[Any]:
+        return [_EVENT, 0, self.source, self.name, self.data, self.generation, self.instance]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Event:
+        k = Kind.EVENT
+        return cls(
+            required(f, 2, k, "source", str),
+            required(f, 3, k, "event name", str),
+            f[4] if len(f) > 4 else None,
+            appended(f, 5, k, "generation", int, 0),
+            appended(f, 6, k, "instance", int, 0),
+        )
+
+
+@_frame
+class Ping:
+    """PING: answered with a PONG of the same id."""
+
+    KIND: ClassVar[Kind] = Kind.PING
+    id: int = 0
+
+    def to_wire(self) -> list[Any]:
+        return [_PING, self.id]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Ping:
+        return cls(f[1])
+
+
+@_frame
+class Pong:
+    """PONG: the answer to the PING of the same id."""
+
+    KIND: ClassVar[Kind] = Kind.PONG
+    id: int = 0
+
+    def to_wire(self) -> list[Any]:
+        return [_PONG, self.id]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Pong:
+        return cls(f[1])
+
+
+@_frame
+class Goodbye:
+    """GOODBYE: this end closes on purpose.
+
+    ``reason`` is set when it hangs up because the other end broke the protocol;
+    ``last_taken`` (on a deliberate close) is the id of the last call it took: later ones
+    never ran. Both are appended fields, absent or nil when not known.
+    """
+
+    KIND: ClassVar[Kind] = Kind.GOODBYE
+    reason: str | None = None
+    last_taken: int | None = None
+
+    def to_wire(self) -> list[Any]:
+        return trimmed([_GOODBYE, 0, self.reason, self.last_taken], (None, None))
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Goodbye:
+        k = Kind.GOODBYE
+        return cls(
+            appended(f, 2, k, "reason", str, None), appended(f, 3, k, "last call id", int, None)
+        )

@@ -4,7 +4,10 @@ Layers below: :mod:`hubcore.protocol` (frames, values, handshake maths; no I/O) 
 :mod:`hubcore.transport` (byte streams). Layers above: the hub (:mod:`hubcore._hub`) and the
 client (:mod:`hubcore.client`). Nothing here knows of names, proxies or apps.
 
-- :class:`Connection`: one authenticated, multiplexed, two-way connection (``_connection``);
+- :class:`Connection`: one authenticated, multiplexed, two-way connection (``_connection``),
+  with the calls it makes (``_calls``), the calls it serves (``_serving``), its write path
+  (``_outbox``), streams with back-pressure (``_streams``: :class:`RemoteStream`) and ERROR
+  frames both ways (``_error_frames``);
 - :func:`open_connection` / :func:`accept_connection`: the handshake around it (``_open``,
   ``_handshake``);
 - :class:`Dispatcher`: the callee side, turning CALL frames into method calls (``_dispatch``);
@@ -14,9 +17,10 @@ client (:mod:`hubcore.client`). Nothing here knows of names, proxies or apps.
 
 from __future__ import annotations
 
-from hubcore.rpc._connection import CallHandler, Connection, RemoteStream
+from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._dispatch import Dispatcher, Published, Shape, describe
 from hubcore.rpc._open import accept_connection, open_connection
+from hubcore.rpc._streams import RemoteStream
 from hubcore.rpc._tracing import CallRecord, Fault, Tracer
 
 __all__ = (

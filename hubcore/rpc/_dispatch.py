@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubcore.protocol import GET_PROPERTY, SUBSCRIBE, UNSUBSCRIBE, Kind
+from hubcore.protocol import GET_PROPERTY, SUBSCRIBE, UNSUBSCRIBE, StreamEnd
 from hubcore.protocol._codec import Undecodable
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._tracing import Fault
@@ -230,4 +230,4 @@ async def _serve_stream(
     except Exception as exc:
         conn.send_exception(cid, exc)
         return
-    conn.send_frame([Kind.STREAM_END, cid])
+    conn.send_frame(StreamEnd(cid))

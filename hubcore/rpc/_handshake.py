@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import anyio
 
@@ -23,8 +23,13 @@ from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError
 from hubcore.protocol import (
     NONCE_SIZE,
     PROTOCOL_VERSION,
+    Auth,
+    Challenge,
+    Error,
     FrameDecoder,
-    Kind,
+    Hello,
+    Incoming,
+    Welcome,
     encode_frame,
     proof,
     verify,
@@ -38,14 +43,30 @@ log = logging.getLogger("hubcore.rpc")
 HANDSHAKE_TIMEOUT = 5.0
 _MAX_HANDSHAKE_FRAME = 64 * 1024
 
+_F = TypeVar("_F", Hello, Challenge, Auth, Welcome)
 
-async def _next_frame(stream: ByteStream, decoder: FrameDecoder, frames: list[list[Any]]) -> Any:
+#: What a handshake gives: the other end's info, the decoder, and frames that followed it.
+Handshake: TypeAlias = tuple[dict[str, Any], FrameDecoder, list[Incoming]]
+
+
+async def _next_frame(
+    stream: ByteStream, decoder: FrameDecoder, frames: list[Incoming], expected: type[_F]
+) -> _F:
+    """The next frame, which must be of the ``expected`` class (an ERROR is a refusal)."""
     while not frames:
         data = await stream.receive()
         if not data:
             raise ConnectionLost("the other end closed the connection during the handshake")
         frames.extend(decoder.feed(data))
-    return frames.pop(0)
+    frame = frames.pop(0)
+    if type(frame) is Error:
+        raise AuthenticationFailed(frame.message)
+    if type(frame) is not expected:
+        kind = frame.KIND
+        raise ProtocolError(
+            f"handshake: expected {expected.KIND.name}, got frame kind {int(kind)} ({kind.name})"
+        )
+    return frame
 
 
 @contextlib.contextmanager
@@ -60,69 +81,60 @@ def _within(timeout: float) -> Iterator[None]:
         ) from None
 
 
-def _expect(frame: list[Any], kind: Kind, size: int) -> list[Any]:
-    if frame[0] == Kind.ERROR and len(frame) >= 4:
-        raise AuthenticationFailed(str(frame[3]))
-    if frame[0] != kind or len(frame) < size:
-        raise ProtocolError(f"handshake: expected {kind.name}, got frame kind {frame[0]}")
-    return frame
-
-
 async def initiate(
     stream: ByteStream, token: bytes, info: dict[str, Any], *, timeout: float = HANDSHAKE_TIMEOUT
-) -> tuple[dict[str, Any], FrameDecoder, list[list[Any]]]:
+) -> Handshake:
     """Run the client side of the handshake.
 
     :raises AuthenticationFailed: the server refused the token, or could not prove it holds it.
+    :raises ProtocolError: the server sent a malformed frame, or one of the wrong kind.
     :raises TimeoutError: the server did not complete it within ``timeout`` seconds.
     :return: the server's info, the decoder and any frames that followed the handshake.
     """
     decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
-    frames: list[list[Any]] = []
+    frames: list[Incoming] = []
     nonce = secrets.token_bytes(NONCE_SIZE)
     with _within(timeout):
-        await stream.send(encode_frame([Kind.HELLO, 0, PROTOCOL_VERSION, nonce, info]))
-        challenge = _expect(await _next_frame(stream, decoder, frames), Kind.CHALLENGE, 5)
-        if not verify(token, b"server", nonce, challenge[3]):
+        await stream.send(encode_frame(Hello(PROTOCOL_VERSION, nonce, info)))
+        challenge = await _next_frame(stream, decoder, frames, Challenge)
+        if not verify(token, b"server", nonce, challenge.proof):
             raise AuthenticationFailed(
                 "the server could not prove it holds the token: wrong address or token file?"
             )
-        await stream.send(encode_frame([Kind.AUTH, 0, proof(token, b"client", challenge[2])]))
-        welcome = _expect(await _next_frame(stream, decoder, frames), Kind.WELCOME, 3)
-    server_info = challenge[4] if isinstance(challenge[4], dict) else {}
-    server_info.update(welcome[2] if isinstance(welcome[2], dict) else {})
-    return server_info, decoder, frames
+        await stream.send(encode_frame(Auth(proof(token, b"client", challenge.nonce))))
+        welcome = await _next_frame(stream, decoder, frames, Welcome)
+    return {**challenge.info, **welcome.info}, decoder, frames
 
 
 async def accept(
     stream: ByteStream, token: bytes, info: dict[str, Any], *, timeout: float = HANDSHAKE_TIMEOUT
-) -> tuple[dict[str, Any], FrameDecoder, list[list[Any]]]:
+) -> Handshake:
     """Run the server side of the handshake.
 
     :raises AuthenticationFailed: wrong token or foreign uid (the peer got an ERROR first).
+    :raises ProtocolError: the client sent a malformed frame, or one of the wrong kind.
     :raises TimeoutError: the client did not complete it within ``timeout`` seconds.
     :return: the client's info, the decoder and any frames that followed the handshake.
     """
     decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
-    frames: list[list[Any]] = []
+    frames: list[Incoming] = []
     nonce = secrets.token_bytes(NONCE_SIZE)
     with _within(timeout):
-        hello = _expect(await _next_frame(stream, decoder, frames), Kind.HELLO, 5)
+        hello = await _next_frame(stream, decoder, frames, Hello)
         await _check_uid(stream)
-        if hello[2] != PROTOCOL_VERSION:
-            reason = f"protocol version {hello[2]!r} is not spoken here (this end speaks 1)"
+        if hello.version != PROTOCOL_VERSION:
+            reason = f"protocol version {hello.version} is not spoken here (this end speaks 1)"
             await _refuse(stream, reason)
             raise AuthenticationFailed(reason)
         await stream.send(
-            encode_frame([Kind.CHALLENGE, 0, nonce, proof(token, b"server", hello[3]), info])
+            encode_frame(Challenge(nonce, proof(token, b"server", hello.nonce), info))
         )
-        auth = _expect(await _next_frame(stream, decoder, frames), Kind.AUTH, 3)
-        if not verify(token, b"client", nonce, auth[2]):
+        auth = await _next_frame(stream, decoder, frames, Auth)
+        if not verify(token, b"client", nonce, auth.proof):
             await _refuse(stream, "wrong token: read it from the hub's token file")
             raise AuthenticationFailed(f"client pid {stream.credentials.pid} sent a wrong token")
-        await stream.send(encode_frame([Kind.WELCOME, 0, {}]))
-    client_info = hello[4] if isinstance(hello[4], dict) else {}
-    return client_info, decoder, frames
+        await stream.send(encode_frame(Welcome({})))
+    return hello.info, decoder, frames
 
 
 async def _check_uid(stream: ByteStream) -> None:
@@ -135,4 +147,4 @@ async def _check_uid(stream: ByteStream) -> None:
 
 async def _refuse(stream: ByteStream, reason: str) -> None:
     with contextlib.suppress(ConnectionLost):
-        await stream.send(encode_frame([Kind.ERROR, 0, "AuthenticationFailed", reason]))
+        await stream.send(encode_frame(Error(0, "AuthenticationFailed", reason)))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench import _loops
+from bench import _loops, frames
 from bench.__main__ import failures, parse_only
 from bench._options import positive_int, writable_file
 from bench._plugin import summarise
@@ -161,3 +161,12 @@ def test_counts_and_output_paths_are_checked_before_measuring(tmp_path: Path) ->
     assert writable_file(str(tmp_path / "results.json")) == tmp_path / "results.json"
     with pytest.raises(argparse.ArgumentTypeError, match=r"no folder .* to write"):
         writable_file(str(tmp_path / "missing" / "results.json"))
+
+
+def test_frames_bench_times_typed_frames_and_each_form(capsys: pytest.CaptureFixture[str]) -> None:
+    assert frames.main(["-n", "20", "--runs", "1", "--forms"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("frames: typed  CALL+RESULT encoded and decoded: ")
+    assert [line.split(": ")[0].strip() for line in out.splitlines()[1:]] == [
+        f"build one CALL as a {form}" for form in frames.FORMS
+    ]

@@ -7,14 +7,21 @@ import os
 import stat
 
 import anyio
+import msgpack
 import pytest
 
 import hubcore
-from hubcore.protocol import FrameDecoder, Kind, encode_frame
+from hubcore.protocol import Call, Error, FrameDecoder, Incoming, Result, Welcome, encode_frame
 from hubcore.rpc import _handshake
 from hubcore.transport import ByteStream, connect_unix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+def _raw_frame(body: object) -> bytes:
+    """A length-prefixed msgpack body, well-formed frame or not."""
+    data = msgpack.packb(body)
+    return len(data).to_bytes(4, "big") + data
 
 
 async def test_run_directory_and_socket_are_private(hub):
@@ -54,7 +61,7 @@ async def test_wrong_token_is_refused_and_logged_once(hub, client, caplog):
         pytest.param(b"\xff" * 64, id="garbage"),
         pytest.param(b"\x00\x00\x00\x10abc", id="truncated"),
         pytest.param((2**31).to_bytes(4, "big"), id="oversized-header"),
-        pytest.param(encode_frame(["not", "a", "frame"]), id="wrong-types"),
+        pytest.param(_raw_frame(["not", "a", "frame"]), id="wrong-types"),
     ],
 )
 async def test_malformed_bytes_close_only_that_connection(hub, client, payload, caplog):
@@ -65,7 +72,7 @@ async def test_malformed_bytes_close_only_that_connection(hub, client, payload, 
     await stream.send_eof()
     with anyio.fail_after(10):
         leftover = await _read_until_closed(stream)
-    assert Kind.WELCOME not in _kinds(leftover)
+    assert Welcome not in _kinds(leftover)
     assert await client.hub_call("ping") == "pong"
     assert [o.name for o in await client.objects()] == ["still-here"]
     refusals = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
@@ -132,11 +139,9 @@ async def _read_until_closed(stream: anyio.abc.SocketStream) -> bytes:
         return data
 
 
-def _kinds(data: bytes) -> list[int]:
-    from hubcore.protocol import FrameDecoder
-
+def _kinds(data: bytes) -> list[type]:
     try:
-        return [f[0] for f in FrameDecoder().feed(data)]
+        return [type(f) for f in FrameDecoder().feed(data)]
     except hubcore.ProtocolError:
         return []
 
@@ -182,34 +187,36 @@ async def test_malformed_call_fails_only_that_call(hub, client, fields, problem,
     try:
         _peer, decoder, early = await _handshake.initiate(stream, hub.token, {"process": "raw"})
         await stream.send(
-            encode_frame([Kind.CALL, 1, "slow", "later", ["first"], {}])  # in flight meanwhile
-            + encode_frame([Kind.CALL, 2, *fields])
-            + encode_frame([Kind.CALL, 3, "slow", "echo", ["third"], {}])
+            encode_frame(Call(1, "slow", "later", ["first"], {}))  # in flight meanwhile
+            + _raw_frame([10, 2, *fields])
+            + encode_frame(Call(3, "slow", "echo", ["third"], {}))
         )
         replies = await _replies(stream, decoder, early, count=3)
-        await stream.send(encode_frame([Kind.CALL, 4, "slow", "echo", ["fourth"], {}]))
+        await stream.send(encode_frame(Call(4, "slow", "echo", ["fourth"], {})))
         replies.update(await _replies(stream, decoder, [], count=1))
     finally:
         await stream.aclose()
-    assert replies[1][:3] == [Kind.RESULT, 1, "first"]
-    assert replies[3][:3] == [Kind.RESULT, 3, "third"]
-    assert replies[4][:3] == [Kind.RESULT, 4, "fourth"]
-    assert replies[2][:3] == [Kind.ERROR, 2, "TypeError"]
-    assert replies[2][3] == f"malformed CALL frame: {problem}"
+    assert replies[1] == Result(1, "first")
+    assert replies[3] == Result(3, "third")
+    assert replies[4] == Result(4, "fourth")
+    error = replies[2]
+    assert isinstance(error, Error)
+    assert (error.id, error.type_name) == (2, "TypeError")
+    assert error.message == f"malformed CALL frame: {problem}"
     assert any("malformed CALL 2 answered with an error" in r.getMessage() for r in caplog.records)
     assert not any("protocol violation" in r.getMessage() for r in caplog.records)
 
 
 async def _replies(
-    stream: ByteStream, decoder: FrameDecoder, frames: list[list[object]], count: int
-) -> dict[int, list[object]]:
+    stream: ByteStream, decoder: FrameDecoder, frames: list[Incoming], count: int
+) -> dict[int, Incoming]:
     """The next ``count`` RESULT/ERROR frames by call id (bounded; EOF fails the test)."""
-    found: dict[int, list[object]] = {}
+    found: dict[int, Incoming] = {}
     with anyio.fail_after(10):
         while True:
             for frame in frames:
-                if frame[0] in (Kind.RESULT, Kind.ERROR):
-                    found[int(frame[1])] = frame
+                if isinstance(frame, Result | Error):
+                    found[frame.id] = frame
             if len(found) >= count:
                 return found
             data = await stream.receive()

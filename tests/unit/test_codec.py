@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hubcore.protocol import Codec, FrameDecoder, Kind, encode_frame
+from hubcore.protocol import Call, Codec, FrameDecoder, Result, encode_frame
 from hubcore.protocol._codec import Undecodable
 
 MIB = 1024 * 1024
@@ -174,12 +174,13 @@ def test_codec_user_type_unregistered_on_receiver_decodes_to_undecodable() -> No
 
 
 def test_codec_unregistered_user_type_leaves_the_frame_usable() -> None:
-    frame = [Kind.CALL, 9, "svc", "method", [Point(1, 2)], {"k": "v"}]
+    frame = Call(9, "svc", "method", [Point(1, 2)], {"k": "v"})
     data = encode_frame(frame, codec=_point_codec())
     (decoded,) = FrameDecoder(codec=Codec()).feed(data)
-    assert decoded[:4] == [Kind.CALL, 9, "svc", "method"]
-    assert isinstance(decoded[4][0], Undecodable)
-    assert decoded[5] == {"k": "v"}
+    assert isinstance(decoded, Call)
+    assert (decoded.id, decoded.target, decoded.method) == (9, "svc", "method")
+    assert isinstance(decoded.args[0], Undecodable)
+    assert decoded.kwargs == {"k": "v"}
 
 
 @pytest.mark.parametrize(
@@ -243,9 +244,10 @@ def test_codec_bytes_stay_bytes_as_msgpack_bin() -> None:
 def test_codec_one_mib_bytes_round_trips() -> None:
     value = bytes(range(256)) * (MIB // 256)
     assert _round_trip(value) == value
-    (frame,) = FrameDecoder().feed(encode_frame([Kind.RESULT, 1, value]))
-    assert type(frame[2]) is bytes
-    assert frame[2] == value
+    (frame,) = FrameDecoder().feed(encode_frame(Result(1, value)))
+    assert isinstance(frame, Result)
+    assert type(frame.value) is bytes
+    assert frame.value == value
 
 
 @pytest.mark.parametrize("value", [2**64, -(2**63) - 1], ids=["2**64", "-2**63-1"])

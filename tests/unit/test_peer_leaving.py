@@ -14,7 +14,7 @@ import anyio.abc
 import pytest
 
 from hubcore._errors import CallNotTaken, ConnectionLost
-from hubcore.protocol import FrameDecoder, Kind, encode_frame
+from hubcore.protocol import Call, Frame, FrameDecoder, Goodbye, Incoming, Result, encode_frame
 from hubcore.rpc._connection import Connection
 from hubcore.transport.unix import Credentials
 
@@ -35,7 +35,7 @@ class ScriptedStream:
     def __init__(self, *, broken: bool = False) -> None:
         self.broken = broken
         self.send_failed = anyio.Event()
-        self.sent: list[list[Any]] = []
+        self.sent: list[Incoming] = []
         self._decoder = FrameDecoder()
         self._in, self._out = anyio.create_memory_object_stream[bytes](100)
 
@@ -43,7 +43,7 @@ class ScriptedStream:
     def credentials(self) -> Credentials:
         return Credentials()
 
-    def say(self, *frames: list[Any]) -> None:
+    def say(self, *frames: Frame) -> None:
         """The other end sends these frames."""
         self._in.send_nowait(b"".join(encode_frame(f) for f in frames))
 
@@ -123,7 +123,7 @@ async def test_peer_calls_above_the_goodbye_id_were_not_taken(tg: anyio.abc.Task
     conn = Connection(stream)
     await tg.start(conn.run)
     first, second = await _outcome(conn, tg), await _outcome(conn, tg)
-    stream.say([Kind.GOODBYE, 0, None, 1])
+    stream.say(Goodbye(None, 1))
     stream.hang_up()
     await conn._finished.wait()
     await anyio.wait_all_tasks_blocked()
@@ -139,7 +139,7 @@ async def test_peer_goodbye_without_the_id_leaves_every_call_in_doubt(
     conn = Connection(stream)
     await tg.start(conn.run)
     outcome = await _outcome(conn, tg)
-    stream.say([Kind.GOODBYE, 0])
+    stream.say(Goodbye())
     stream.hang_up()
     await conn._finished.wait()
     await anyio.wait_all_tasks_blocked()
@@ -154,7 +154,7 @@ async def test_peer_goodbye_is_read_after_a_send_failed(tg: anyio.abc.TaskGroup)
     await tg.start(conn.run)
     outcome = await _outcome(conn, tg)
     await stream.send_failed.wait()
-    stream.say([Kind.GOODBYE, 0, None, 0])
+    stream.say(Goodbye(None, 0))
     stream.hang_up()
     await conn._finished.wait()
     await anyio.wait_all_tasks_blocked()
@@ -171,13 +171,13 @@ async def test_peer_leaving_end_names_its_last_call_and_runs_no_later_one(
     recorder = Recorder()
     conn = Connection(stream, handler=recorder)
     await tg.start(conn.run)
-    stream.say([Kind.CALL, 1, "obj", "method", [], {}])
+    stream.say(Call(1, "obj", "method", [], {}))
     await anyio.wait_all_tasks_blocked()
     tg.start_soon(conn.aclose)
     await anyio.wait_all_tasks_blocked()
-    stream.say([Kind.CALL, 2, "obj", "method", [], {}])  # crosses our GOODBYE
+    stream.say(Call(2, "obj", "method", [], {}))  # crosses our GOODBYE
     stream.hang_up()
     await conn._finished.wait()
     assert recorder.ids == [1]
-    assert [f for f in stream.sent if f[0] == Kind.GOODBYE] == [[Kind.GOODBYE, 0, None, 1]]
-    assert [f[1] for f in stream.sent if f[0] == Kind.RESULT] == [1]
+    assert [f for f in stream.sent if isinstance(f, Goodbye)] == [Goodbye(None, 1)]
+    assert [f.id for f in stream.sent if isinstance(f, Result)] == [1]

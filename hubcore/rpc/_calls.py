@@ -1,0 +1,152 @@
+"""The calls one end made on a connection: ids, replies, and CANCEL when it stops waiting.
+
+How it works: :meth:`Calls.start` gives each call the next id and a :class:`Pending` slot,
+and queues its CALL. The connection's reader hands every RESULT, ERROR and stream frame to
+:meth:`Calls.on_reply` / :meth:`Calls.on_stream`, which fill the slot and wake its waiter.
+When the waiter gives up first (timeout, cancelled), :meth:`Calls.end` sends a CANCEL.
+
+States of a slot: waiting -> done (a reply came) | lost (the connection closed first).
+A reply for an id no longer waited for (it timed out, or was cancelled) is dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hubcore._errors import CallNotTaken, CallTimeout
+from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
+from hubcore.protocol._codec import Undecodable
+from hubcore.protocol._framing import unencodable_argument
+from hubcore.rpc._error_frames import raised_error
+
+if TYPE_CHECKING:
+    from hubcore.rpc._connection import Connection
+
+__all__ = ("Calls", "Pending")
+
+
+class Pending:
+    """One call in flight: its reply, or the news that the connection closed."""
+
+    __slots__ = ("done", "error", "event", "items", "lost", "value")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.done = False
+        self.lost = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.items: deque[Any] | None = None  # a stream's items not yet consumed
+
+    def wake(self) -> None:
+        self.event.set()
+
+
+class Calls:
+    """The calls this end made on ``conn`` and waits for."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Pending] = {}
+
+    def start(
+        self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], window: int
+    ) -> tuple[int, Pending]:
+        """Queue a CALL and return its id and slot.
+
+        :raises CallNotTaken: the connection is closed (nothing was sent).
+        :raises TypeError: an argument cannot be encoded (the message names it).
+        :raises PayloadTooLarge: the call exceeds the frame limit.
+        """
+        conn = self._conn
+        if conn.closed:
+            raise CallNotTaken(f"connection to {conn.label} is closed: {conn.close_reason}")
+        cid = next(self._ids)
+        frame = Call(cid, target, method, list(args), kwargs, window)
+        try:
+            data = encode_frame(frame, max_size=conn.max_frame)
+        except TypeError as exc:
+            raise unencodable_argument(f"{target}.{method}", args, kwargs, exc) from None
+        slot = Pending()
+        self._pending[cid] = slot
+        conn.write(data)
+        return cid, slot
+
+    async def call(
+        self,
+        target: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
+        """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
+        cid, slot = self.start(target, method, args, kwargs, 0)
+        try:
+            with anyio.move_on_after(timeout):
+                await slot.event.wait()
+            return await self._outcome(cid, slot, f"{target}.{method}", timeout)
+        finally:
+            self.end(cid, slot)
+
+    async def _outcome(self, cid: int, slot: Pending, what: str, timeout: float | None) -> Any:
+        if slot.done:
+            if slot.error is not None:
+                raise slot.error
+            if isinstance(slot.value, Undecodable):
+                raise TypeError(f"{what}: {slot.value.message}")
+            return slot.value
+        if slot.lost:
+            if self._conn.not_taken(cid):
+                raise CallNotTaken(f"{what} was not run: {self._conn.label} left before taking it")
+            raise await self._conn.failure()
+        raise CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
+
+    def end(self, cid: int, slot: Pending) -> None:
+        """Stop waiting for ``cid``; the callee is told to stop if it may still be running."""
+        del self._pending[cid]
+        if not slot.done and not slot.lost:
+            self._conn.write(encode_frame(Cancel(cid)))
+
+    def forget(self, cid: int) -> None:
+        """Stop routing replies to ``cid`` (its outcome is known)."""
+        self._pending.pop(cid, None)
+
+    def waiting(self, cid: int) -> bool:
+        """Whether ``cid`` is still waited for."""
+        return cid in self._pending
+
+    def on_reply(self, frame: Result | Error) -> None:
+        """A RESULT or ERROR arrived."""
+        slot = self._pending.get(frame.id)
+        if slot is None:
+            return  # a reply to a call that timed out or was cancelled
+        if type(frame) is Result:
+            slot.value = frame.value
+        else:
+            assert type(frame) is Error
+            slot.error = raised_error(frame, self._conn.remote.get("process", ""))
+        slot.done = True
+        slot.wake()
+
+    def on_stream(self, frame: StreamItem | StreamEnd) -> None:
+        """A stream's next item, or its end, arrived."""
+        slot = self._pending.get(frame.id)
+        if slot is None or slot.items is None:
+            return
+        if type(frame) is StreamItem:
+            slot.items.append(frame.value)
+        else:
+            slot.done = True
+        slot.wake()
+
+    def lose_all(self) -> None:
+        """The connection closed: every waiter wakes to find its call lost."""
+        for slot in self._pending.values():
+            slot.lost = True
+            slot.wake()

@@ -1,0 +1,99 @@
+"""The calls one end serves on a connection: their tasks, their replies, their stream credits.
+
+How it works: a served call that needs awaiting runs in a task of the connection's task group,
+inside a cancel scope kept by call id, so the caller's CANCEL (or the connection closing)
+cancels it. Replies are encoded here; one that cannot be sent becomes an ERROR instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from hubcore._errors import PayloadTooLarge
+from hubcore.protocol import Result, StreamItem
+from hubcore.rpc._error_frames import encode_error, error_frame, exception_frame
+from hubcore.rpc._streams import Credits
+
+if TYPE_CHECKING:
+    from hubcore.rpc._connection import Connection
+
+__all__ = ("Serving",)
+
+
+class Serving:
+    """The calls ``conn`` serves: running tasks by call id, replies, stream credits."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._running: dict[int, anyio.CancelScope] = {}
+        self._credits = Credits()
+
+    def spawn(self, tg: anyio.abc.TaskGroup, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run a served call in its own task of ``tg``, cancellable by the caller's CANCEL."""
+        scope = anyio.CancelScope()
+        self._running[cid] = scope
+        tg.start_soon(self._serve_one, cid, scope, fn)
+
+    async def _serve_one(
+        self, cid: int, scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]]
+    ) -> None:
+        try:
+            with scope:
+                await fn()
+        finally:
+            self._running.pop(cid, None)
+            self._credits.forget(cid)
+
+    def cancel(self, cid: int) -> None:
+        """The caller sent CANCEL: stop ``cid`` if it runs in a task."""
+        scope = self._running.get(cid)
+        if scope is not None:
+            scope.cancel()
+
+    def close(self) -> None:
+        """The connection closed: cancel every running call, wake every waiting producer."""
+        for scope in self._running.values():
+            scope.cancel()
+        self._credits.wake_all()
+
+    def send_result(self, cid: int, value: Any, what: str = "result") -> None:
+        """Reply with a value; an unencodable or oversized one becomes an error reply."""
+        try:
+            self._conn.send_frame(Result(cid, value))
+        except (TypeError, PayloadTooLarge) as exc:
+            self.send_error(cid, type(exc).__name__, f"the {what} could not be sent: {exc}")
+
+    def send_error(
+        self,
+        cid: int,
+        type_name: str,
+        message: str,
+        tb: str = "",
+        args: tuple[Any, ...] = (),
+        base: str = "",
+    ) -> None:
+        """Reply with an error (``args`` are kept only if they can be encoded)."""
+        conn = self._conn
+        frame = error_frame(
+            cid, type_name, message, tb=tb, args=args, base=base, identity=conn.identity
+        )
+        conn.write(encode_error(frame, max_size=conn.max_frame))
+
+    def send_exception(self, cid: int, exc: Exception) -> None:
+        """Reply with a raised exception, its traceback text included."""
+        conn = self._conn
+        conn.write(encode_error(exception_frame(cid, exc, conn.identity), max_size=conn.max_frame))
+
+    def add_credit(self, cid: int, items: int) -> None:
+        """The consumer of stream ``cid`` took ``items`` more (ignored once it ended)."""
+        if cid in self._running:
+            self._credits.add(cid, items)
+
+    async def send_stream_item(self, cid: int, value: Any, window: int) -> None:
+        """Send one item of a served stream, waiting while the consumer holds no credit."""
+        await self._credits.take(cid, window, lambda: self._conn.closed)
+        self._conn.send_frame(StreamItem(cid, value))
