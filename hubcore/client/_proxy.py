@@ -205,7 +205,7 @@ class Proxy:
         if tracer is None:
             return await self._call(method, args, kwargs, timeout, [])
         started, callee = time.perf_counter(), [("", 0)]
-        outcome, detail = "error", None
+        outcome, detail, call_id = "error", None, tracer.new_call_id()
         try:
             detail = await self._call(method, args, kwargs, timeout, callee)
             outcome = "result"
@@ -216,7 +216,9 @@ class Proxy:
             raise
         finally:
             call = (args, kwargs or {})
-            tracer.record(callee[-1], self._name, method, call, outcome, detail, started)
+            tracer.record(
+                callee[-1], self._name, method, call, outcome, detail, started, call_id=call_id
+            )
 
     async def _call(
         self,

@@ -6,6 +6,7 @@ turns them on through a client's ``$client`` control object, which the hub can c
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
@@ -38,6 +39,8 @@ class CallRecord:
     detail: str  # repr of the result (shortened) or the error
     started: float  # time.time()
     duration: float  # seconds
+    call_id: str = ""  # unique on the machine: "<process>.<instance>/<pid>:<n>"
+    parent: str = ""  # the call_id of the call being served when this one was made, if any
 
     def to_wire(self) -> dict[str, Any]:
         """Plain values for the wire."""
@@ -69,6 +72,12 @@ class Tracer:
         self.process = process
         self.instance = instance
         self.records: deque[CallRecord] = deque(maxlen=TRACE_LIMIT)
+        self._ids = itertools.count(1)
+        self._prefix = f"{process}.{instance}/{os.getpid()}:"
+
+    def new_call_id(self) -> str:
+        """An id for a call about to be made, unique on the machine."""
+        return f"{self._prefix}{next(self._ids)}"
 
     def record(
         self,
@@ -79,8 +88,11 @@ class Tracer:
         outcome: str,
         detail: Any,
         started: float,
+        *,
+        call_id: str = "",
+        parent: str = "",
     ) -> None:
-        """Add one finished call."""
+        """Add one finished call (``started`` is its ``time.perf_counter()``)."""
         args, kwargs = call
         self.records.append(
             CallRecord(
@@ -96,6 +108,8 @@ class Tracer:
                 repr(summarise(detail))[:200],
                 time.time() - (time.perf_counter() - started),
                 time.perf_counter() - started,
+                call_id,
+                parent,
             )
         )
 
