@@ -109,7 +109,7 @@ class Hub(CallHandler):
         try:
             value = fn(conn, *args, **kwargs)
         except Exception as exc:
-            conn.send_exception(cid, exc)
+            _send_refusal(conn, cid, exc)
             return
         if isinstance(value, _Later):
             conn.spawn(cid, lambda: value.reply(conn, cid))
@@ -162,9 +162,17 @@ class Hub(CallHandler):
             self.on_report(self.clients.get(conn, {}), kind, data)
 
     def _call_control(self, conn: Connection, action: str, args: dict[str, Any]) -> _Later:
-        """Ask whoever runs this hub (an app) to act: ``restart``, ``stop``, ``logs``..."""
+        """Ask whoever runs this hub (an app) to act: ``restart``, ``logs``, ``spec``.
+
+        A command the app refuses is answered with that error; it never stops the hub.
+        """
         if self.on_control is None:
             raise HubError("this hub runs no app: there is nothing to control")
+        if not isinstance(action, str) or not isinstance(args, dict):
+            raise TypeError(
+                f"control(action, args) takes an action name (str) and a dict of arguments, "
+                f"got {type(action).__name__} and {type(args).__name__}"
+            )
         return _Later(self.on_control(action, args))
 
     # -- state -----------------------------------------------------------------------------
@@ -243,7 +251,21 @@ class _Later:
         self._coro = coro
 
     async def reply(self, conn: Connection, cid: int) -> None:
-        conn.send_result(cid, await self._coro)
+        try:
+            value = await self._coro
+        except Exception as exc:  # the caller's error: it must not end the hub's task group
+            _send_refusal(conn, cid, exc)
+            return
+        conn.send_result(cid, value)
+
+
+def _send_refusal(conn: Connection, cid: int, exc: Exception) -> None:
+    """Answer a hub call with its error. A ``HubError`` is a refusal whose message says it
+    all (no traceback of the hub's code); anything else may be a bug and keeps its traceback."""
+    if isinstance(exc, HubError):
+        conn.send_error(cid, type(exc).__name__, str(exc))
+    else:
+        conn.send_exception(cid, exc)
 
 
 @asynccontextmanager
