@@ -30,6 +30,7 @@ from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
 from hubcore.rpc._open import accept_connection
+from hubcore.rpc._refusals import RefusalLog
 from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
 __all__ = ("Hub", "serve_hub")
@@ -53,6 +54,7 @@ class Hub(CallHandler):
         self.rundir = str(Path(address).parent)
         self.max_frame = max_frame
         self.handshake_timeout = HANDSHAKE_TIMEOUT
+        self.refusals = RefusalLog("hub")
         self.directory = Directory()
         self.clients: dict[Connection, dict[str, Any]] = {}
         self.processes: dict[str, dict[str, Any]] = {}
@@ -73,7 +75,7 @@ class Hub(CallHandler):
             self.token,
             info,
             handler=self,
-            what="hub",
+            refusals=self.refusals,
             max_frame=self.max_frame,
             handshake_timeout=self.handshake_timeout,
         )

@@ -31,6 +31,7 @@ from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
 from hubcore.rpc._connection import Connection
 from hubcore.rpc._dispatch import Dispatcher, Published, describe
 from hubcore.rpc._open import accept_connection, open_connection
+from hubcore.rpc._refusals import RefusalLog
 from hubcore.rpc._tracing import Fault, Tracer
 from hubcore.transport import ByteStream, Listener, listen_unix
 
@@ -104,6 +105,7 @@ class Client:
         self._dispatcher = Dispatcher()
         self._listener_address: str | None = None
         self._listener_lock = anyio.Lock()
+        self._refusals = RefusalLog(f"{self.process} peer listener")
         self.subscriptions = Subscriptions(self)
         self.tracer = Tracer(self.process, instance or 0) if os.environ.get(_env.TRACE) else None
 
@@ -240,7 +242,7 @@ class Client:
             self.token,
             {"process": self.process},
             handler=self._dispatcher,
-            what=f"{self.process} peer listener",
+            refusals=self._refusals,
             max_frame=self.max_frame,
         )
         if conn is not None:

@@ -119,7 +119,7 @@ async def accept(
         auth = _expect(await _next_frame(stream, decoder, frames), Kind.AUTH, 3)
         if not verify(token, b"client", nonce, auth[2]):
             await _refuse(stream, "wrong token: read it from the hub's token file")
-            raise AuthenticationFailed(f"client pid {stream.credentials.pid} sent a wrong token")
+            raise AuthenticationFailed("wrong token")  # the log line names the pid
         await stream.send(encode_frame([Kind.WELCOME, 0, {}]))
     client_info = hello[4] if isinstance(hello[4], dict) else {}
     return client_info, decoder, frames

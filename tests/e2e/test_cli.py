@@ -14,10 +14,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import anyio
 import psutil
@@ -26,49 +24,12 @@ import pytest
 import hubcore
 from hubcore.app._supervisor import kill_tree, sweep_pidfile
 from hubcore.cli._control import parse_value, plain
+from tests.lines import Lines
 
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
 BOOT_FAILURE = Path(__file__).parent / "apps_extra" / "boot_failure" / "procfile.py"
 BOOT_SECONDS = 60
 COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env")
-
-
-class Lines:
-    """Reads a pipe in a thread, so a test can wait for a line with a deadline."""
-
-    def __init__(self, pipe: IO[str]) -> None:
-        self.lines: list[str] = []
-        self.closed = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, pipe: IO[str]) -> None:
-        for line in pipe:
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = BOOT_SECONDS) -> re.Match[str]:
-        """The first line matching ``pattern``; fails with the output so far if none comes."""
-        regex = re.compile(pattern)
-
-        def found() -> re.Match[str] | None:
-            return next(filter(None, map(regex.search, self.lines)), None)
-
-        with self._cond:
-            self._cond.wait_for(lambda: found() is not None or self.closed, timeout)
-            match = found()
-        assert match is not None, f"no line matching {pattern!r}; output:\n{self.text()}"
-        return match
-
-    def text(self, join_timeout: float = 0.0) -> str:
-        """Everything read so far (after waiting for the end of the pipe, if asked)."""
-        self._thread.join(join_timeout)
-        return "".join(self.lines)
 
 
 class Cli:
