@@ -29,7 +29,7 @@ from tests.lines import Lines
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
 BOOT_FAILURE = Path(__file__).parent / "apps_extra" / "boot_failure" / "procfile.py"
 BOOT_SECONDS = 60
-COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env")
+COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env", "hub")
 
 
 class Cli:
