@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -62,7 +63,9 @@ class Hub(CallHandler):
         self._exit_event = anyio.Event()
         self._watchers: set[Connection] = set()
         self._owned: dict[Connection, list[ObjectInfo]] = {}
-        self._generations = itertools.count(1)
+        # Generations are unique across the hub's restarts too (clients remember the ones they
+        # saw): they count from the time the hub started, in microseconds.
+        self._generations = itertools.count(time.time_ns() // 1000)
         self.on_report: Callable[[dict[str, Any], str, Any], None] | None = None
         self.on_control: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
@@ -127,14 +130,20 @@ class Hub(CallHandler):
         return [info.to_wire() for info in self.directory.all()]
 
     def _call_publish(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+        """Add a publication. A client publishing again after a hub restart asks for its old
+        ``instance`` and keeps its ``origin``; the generation is always a new one."""
         peer = self.clients.get(conn, {})
+        generation = next(self._generations)
         info = ObjectInfo.from_wire(
             {
                 **data,
                 "process": peer.get("process", ""),
                 "pid": peer.get("pid") or 0,
-                "instance": self._free_instance(data["name"], peer.get("instance")),
-                "generation": next(self._generations),
+                "instance": self._free_instance(
+                    data["name"], data.get("instance", peer.get("instance"))
+                ),
+                "generation": generation,
+                "origin": data.get("origin") or generation,
             }
         )
         self._owned.setdefault(conn, []).append(info)

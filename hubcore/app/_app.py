@@ -110,7 +110,7 @@ class App:
             )
         )
         self.client = await self._stack.enter_async_context(
-            connect(hub.address, token=hub.token, process="app")
+            connect(hub.address, token=hub.token, process="app", reconnect=False)
         )
         # Innermost, so that closing cancels only its own tasks, not the supervisor's stop.
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
