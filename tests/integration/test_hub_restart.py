@@ -90,6 +90,9 @@ async def test_clients_come_back_after_the_hub_is_killed_and_restarted(spawn, ru
         hubcore.connect(address, process="caller") as caller,
         hubcore.connect(address, process="local") as local,
     ):
+        leaver = await hubcore.connect(address, process="leaver").__aenter__()
+        await leaver.publish("leaver", _Counter())
+        leaving = hubcore.with_timeout(await caller.get_proxy("leaver", timeout=5), 1.0)
         before = await wait_for_new(caller, "info", set(), publisher.pid)
         publication = await local.publish("local", _Counter())
         published = publication.info
@@ -122,6 +125,12 @@ async def test_clients_come_back_after_the_hub_is_killed_and_restarted(spawn, ru
         assert f"the hub at {address} is unreachable since " in str(caught.value)
         with pytest.raises(hubcore.HubUnreachable):
             await caller.hub_call("ping", timeout=0.3)
+        # A call whose publisher left meanwhile needs the hub to find another: the same.
+        await leaver.aclose()
+        started = anyio.current_time()
+        with pytest.raises(hubcore.HubUnreachable, match="no reachable instance of 'leaver'"):
+            await leaving.add(1)
+        assert anyio.current_time() - started >= 0.9
         old_token = (rundir / "token").read_bytes()
 
         await hub.start()
@@ -152,8 +161,8 @@ async def test_clients_come_back_after_the_hub_is_killed_and_restarted(spawn, ru
     lines = [r.getMessage() for r in caplog.records if r.name == "hubcore.client"]
     lost = [line for line in lines if line.startswith(f"lost the hub at {address}: ")]
     back = [line for line in lines if line.startswith(f"reconnected to the hub at {address}")]
-    assert len(lost) == 2, lines  # once per client and outage, not per attempt
-    assert len(back) == 2, lines
+    assert len(lost) == 3, lines  # once per client and outage, not per attempt
+    assert len(back) == 2, lines  # the leaver left before the hub came back
     assert sorted(lost + back) == sorted(lines)
     attempts = [int(re.search(r"\((\d+) attempts?\)", line).group(1)) for line in back]  # type: ignore[union-attr]
     assert min(attempts) >= 2  # the hub was away long enough for several attempts
