@@ -209,8 +209,10 @@ class Client:
                 await self._publish_again(conn, publication)
             for info in self.directory.all():
                 self.subscriptions.published(info)
-        except HubError as exc:  # lost again meanwhile: the next attempt starts over
-            log.debug("could not restore this client on the hub at %s: %s", self.address, exc)
+        except HubError as exc:  # the next attempt starts over
+            # Lost again meanwhile is part of the outage; anything else is worth a line.
+            level = logging.DEBUG if isinstance(exc, ConnectionLost) else logging.WARNING
+            log.log(level, "could not restore this client on the hub at %s: %s", self.address, exc)
             await conn.aclose()
             return
         self._link.connected(conn)
