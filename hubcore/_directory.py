@@ -23,7 +23,9 @@ class ObjectInfo:
     """One published instance of a name.
 
     ``generation`` grows with every publication on the hub, so a restarted publisher is told
-    apart from its previous life.
+    apart from its previous life. ``origin`` is the generation the object was first published
+    under: when a hub restarts, a publisher publishes its objects again, each under a new
+    generation with its old origin, which tells subscribers that nothing was replaced.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ObjectInfo:
     streams: tuple[str, ...] = ()
     properties: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: int = 0
 
     @property
     def label(self) -> str:

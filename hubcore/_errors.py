@@ -16,6 +16,7 @@ __all__ = (
     "CallTimeout",
     "ConnectionLost",
     "HubError",
+    "HubUnreachable",
     "ObjectNotFound",
     "PayloadTooLarge",
     "ProcessCrashed",
@@ -128,6 +129,20 @@ class ObjectNotFound(HubError, LookupError):
 
 class ConnectionLost(HubError):
     """The connection to the hub or to a peer closed while it was in use."""
+
+
+class HubUnreachable(ConnectionLost):
+    """The hub is gone, and did not come back within the timeout of what needed it.
+
+    Raised by a client that reconnects (``connect(reconnect=True)``, the default) for a
+    lookup, a publication or a call whose name it cannot resolve while the hub is down.
+    ``address`` is the hub's socket, ``since`` the ``time.time()`` at which it was lost.
+    """
+
+    def __init__(self, message: str, *, address: str = "", since: float | None = None) -> None:
+        super().__init__(message)
+        self.address = address
+        self.since = since
 
 
 class CallNotTaken(ConnectionLost):

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -31,6 +32,7 @@ from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
 from hubcore.rpc._open import accept_connection
+from hubcore.rpc._refusals import RefusalLog
 from hubcore.transport import ByteStream, check_path, connect_unix, listen_unix
 
 __all__ = ("Hub", "serve_hub")
@@ -54,6 +56,7 @@ class Hub(CallHandler):
         self.rundir = str(Path(address).parent)
         self.max_frame = max_frame
         self.handshake_timeout = HANDSHAKE_TIMEOUT
+        self.refusals = RefusalLog("hub")
         self.directory = Directory()
         self.clients: dict[Connection, dict[str, Any]] = {}
         self.processes: dict[str, dict[str, Any]] = {}
@@ -61,7 +64,9 @@ class Hub(CallHandler):
         self._exited = Changes()  # a process exit was recorded
         self._watchers: set[Connection] = set()
         self._owned: dict[Connection, list[ObjectInfo]] = {}
-        self._generations = itertools.count(1)
+        # Generations are unique across the hub's restarts too (clients remember the ones they
+        # saw): they count from the time the hub started, in microseconds.
+        self._generations = itertools.count(time.time_ns() // 1000)
         self.on_report: Callable[[dict[str, Any], str, Any], None] | None = None
         self.on_control: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
@@ -74,7 +79,7 @@ class Hub(CallHandler):
             self.token,
             info,
             handler=self,
-            what="hub",
+            refusals=self.refusals,
             max_frame=self.max_frame,
             handshake_timeout=self.handshake_timeout,
         )
@@ -110,7 +115,7 @@ class Hub(CallHandler):
         try:
             value = fn(conn, *args, **kwargs)
         except Exception as exc:
-            conn.send_exception(cid, exc)
+            _send_refusal(conn, cid, exc)
             return
         if isinstance(value, _Later):
             conn.spawn(cid, lambda: value.reply(conn, cid))
@@ -126,14 +131,20 @@ class Hub(CallHandler):
         return [info.to_wire() for info in self.directory.all()]
 
     def _call_publish(self, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+        """Add a publication. A client publishing again after a hub restart asks for its old
+        ``instance`` and keeps its ``origin``; the generation is always a new one."""
         peer = self.clients.get(conn, {})
+        generation = next(self._generations)
         info = ObjectInfo.from_wire(
             {
                 **data,
                 "process": peer.get("process", ""),
                 "pid": peer.get("pid") or 0,
-                "instance": self._free_instance(data["name"], peer.get("instance")),
-                "generation": next(self._generations),
+                "instance": self._free_instance(
+                    data["name"], data.get("instance", peer.get("instance"))
+                ),
+                "generation": generation,
+                "origin": data.get("origin") or generation,
             }
         )
         self._owned.setdefault(conn, []).append(info)
@@ -163,9 +174,17 @@ class Hub(CallHandler):
             self.on_report(self.clients.get(conn, {}), kind, data)
 
     def _call_control(self, conn: Connection, action: str, args: dict[str, Any]) -> _Later:
-        """Ask whoever runs this hub (an app) to act: ``restart``, ``stop``, ``logs``..."""
+        """Ask whoever runs this hub (an app) to act: ``restart``, ``logs``, ``spec``.
+
+        A command the app refuses is answered with that error; it never stops the hub.
+        """
         if self.on_control is None:
             raise HubError("this hub runs no app: there is nothing to control")
+        if not isinstance(action, str) or not isinstance(args, dict):
+            raise TypeError(
+                f"control(action, args) takes an action name (str) and a dict of arguments, "
+                f"got {type(action).__name__} and {type(args).__name__}"
+            )
         return _Later(self.on_control(action, args))
 
     # -- state -----------------------------------------------------------------------------
@@ -243,7 +262,21 @@ class _Later:
         self._coro = coro
 
     async def reply(self, conn: Connection, cid: int) -> None:
-        conn.send_result(cid, await self._coro)
+        try:
+            value = await self._coro
+        except Exception as exc:  # the caller's error: it must not end the hub's task group
+            _send_refusal(conn, cid, exc)
+            return
+        conn.send_result(cid, value)
+
+
+def _send_refusal(conn: Connection, cid: int, exc: Exception) -> None:
+    """Answer a hub call with its error. A ``HubError`` is a refusal whose message says it
+    all (no traceback of the hub's code); anything else may be a bug and keeps its traceback."""
+    if isinstance(exc, HubError):
+        conn.send_error(cid, type(exc).__name__, str(exc))
+    else:
+        conn.send_exception(cid, exc)
 
 
 @asynccontextmanager

@@ -100,6 +100,11 @@ class Client:
     ) -> None:
         self.close()
 
+    @property
+    def hub_down_since(self) -> float | None:
+        """See :attr:`hubcore.Client.hub_down_since`."""
+        return self._async.hub_down_since
+
     def close(self) -> None:
         """Withdraw this process's publications and close every connection."""
         if not self._async.closed:
@@ -250,6 +255,7 @@ def connect(
     process: str | None = None,
     instance: int | None = None,
     max_frame_size: int = DEFAULT_MAX_FRAME,
+    reconnect: bool = True,
 ) -> Client:
     """See :func:`hubcore.connect`; the result is connected already (close it, or use ``with``)."""
     client = _api.connect(
@@ -259,6 +265,7 @@ def connect(
         process=process,
         instance=instance,
         max_frame_size=max_frame_size,
+        reconnect=reconnect,
     )
     return Client(client)
 

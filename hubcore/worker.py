@@ -25,7 +25,7 @@ import anyio.abc
 import psutil
 
 from hubcore import _env
-from hubcore._errors import BootFailed, describe
+from hubcore._errors import BootFailed, ConnectionLost, describe
 from hubcore.app._service import ServiceContext, call_hook, load_class
 from hubcore.app._spec import AppSpec, ServiceSpec
 from hubcore.client._api import connect, set_default_client
@@ -114,7 +114,9 @@ async def run(spec: AppSpec, process: str, instance: int) -> int:
     The stop signals are watched from before the first service starts: a SIGTERM during boot
     cancels the boot, and whatever had started is stopped all the same.
     """
-    async with connect(process=process, instance=instance) as client:
+    # Not reconnecting: a hub that goes away is a supervisor that died, and then this process
+    # stops (_stop_when_told), so that an app leaves no orphans.
+    async with connect(process=process, instance=instance, reconnect=False) as client:
         set_default_client(client)
         worker = Worker(spec, process, instance, client)
         serving = anyio.CancelScope()
@@ -139,7 +141,11 @@ async def _boot_and_serve(worker: Worker, client: Client) -> int:
         print(exc.remote_traceback.rstrip(), file=sys.stderr, flush=True)
         await client.hub_call("report", "boot_failed", _failure(exc))
         return BOOT_FAILED_EXIT
-    await client.hub_call("report", "ready", {})
+    try:
+        await client.hub_call("report", "ready", {})
+    except ConnectionLost:  # as in _stop_when_told: no hub, no app
+        log.warning("the hub went away (supervisor gone?) as this process got ready: stopping")
+        return 0
     await anyio.sleep_forever()
     return 0  # pragma: no cover - sleep_forever only ends by cancellation
 

@@ -140,7 +140,7 @@ class App:
             )
         )
         self.client = await self._stack.enter_async_context(
-            connect(hub.address, token=hub.token, process="app")
+            connect(hub.address, token=hub.token, process="app", reconnect=False)
         )
         # Innermost, so that closing cancels only its own tasks, not the supervisor's stop.
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
@@ -393,14 +393,35 @@ class App:
         return self.hub
 
     async def _on_control(self, action: str, args: dict[str, Any]) -> Any:
+        """A command from the hub (``hubcore restart``...). A bad one raises, and the hub
+        answers with that error: the app goes on."""
         if action == "restart":
-            await self.restart(args["process"], args.get("instance"))
+            await self.restart(*self._control_target(args))
             return "restarted"
         if action == "logs":
-            return self.logs(args["process"], args.get("instance"))
+            return self.logs(*self._control_target(args))
         if action == "spec":
             return self.spec.to_dict()
         raise HubError(f"unknown control action {action!r}: restart, logs or spec")
+
+    def _control_target(self, args: dict[str, Any]) -> tuple[str, int | None]:
+        """The process (and instance) a control command names, checked against the spec.
+
+        :raises HubError: no such process or instance; the message lists those there are.
+        """
+        process, instance = args.get("process"), args.get("instance")
+        known = self.spec.processes
+        if not isinstance(process, str) or process not in known:
+            raise HubError(f"no process {process!r} in the app; processes: {', '.join(known)}")
+        scale = known[process].scale
+        if instance is not None and (
+            isinstance(instance, bool) or not isinstance(instance, int) or not 0 <= instance < scale
+        ):
+            raise HubError(
+                f"no instance {instance!r} of process {process!r}; its instances: "
+                f"{', '.join(f'{process}.{i}' for i in range(scale))}"
+            )
+        return process, instance
 
 
 def _not_ready(record: ProcessRecord) -> str:

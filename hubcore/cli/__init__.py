@@ -1,9 +1,10 @@
 """The ``hubcore`` command: run a procfile app and talk to it from the shell.
 
 Commands live in one module per group: ``_dev`` (dev), ``_daemon`` (start, stop), ``_inspect``
-(ps, objects, logs, env), ``_control`` (call, restart); ``_common`` finds the app and its run
-directory. Every failure the user can act on is one ``hubcore: error: ...`` line on stderr and
-exit code 1 (2 for usage errors, from argparse); a Python traceback means a bug.
+(ps, objects, logs, env), ``_control`` (call, restart), ``_hub`` (hub: a hub without an app);
+``_common`` finds the app and its run directory. Every failure the user can act on is one
+``hubcore: error: ...`` line on stderr and exit code 1 (2 for usage errors, from argparse); a
+Python traceback means a bug.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hubcore._errors import HubError, reason
-from hubcore.cli import _control, _daemon, _dev, _inspect
+from hubcore.cli import _control, _daemon, _dev, _hub, _inspect
 from hubcore.cli._common import CliError
 
 __all__ = ("build_parser", "main")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _daemon.add_parsers(sub)
     _inspect.add_parsers(sub)
     _control.add_parsers(sub)
+    _hub.add_parser(sub)
     return parser
 
 

@@ -117,7 +117,9 @@ async def connect_app(target: Target) -> AsyncIterator[Client]:
         try:
             token = (target.rundir / TOKEN_FILE).read_bytes()
             client = await stack.enter_async_context(
-                connect(str(target.rundir / HUB_SOCKET), token=token, process="cli")
+                connect(
+                    str(target.rundir / HUB_SOCKET), token=token, process="cli", reconnect=False
+                )
             )
         except (OSError, ConnectionLost) as exc:
             raise not_running(target) from exc
@@ -147,11 +149,19 @@ def human_duration(seconds: float | None) -> str:
 
 
 def add_command(
-    sub: Subparsers, name: str, summary: str, example: str, *, details: str = "", app: bool = True
+    sub: Subparsers,
+    name: str,
+    summary: str,
+    example: str,
+    *,
+    details: str = "",
+    app: bool = True,
+    rundir: bool = True,
 ) -> argparse.ArgumentParser:
     """Add a subcommand whose ``--help`` gives a summary, details and an example.
 
     :param app: add ``--app PATH``; ``dev``/``start`` take the procfile positionally.
+    :param rundir: add ``--rundir DIR`` (every command about an app).
     """
     parser = sub.add_parser(
         name,
@@ -162,5 +172,6 @@ def add_command(
     )
     if app:
         parser.add_argument("--app", metavar="PATH", default=DEFAULT_PROCFILE, help=APP_HELP)
-    parser.add_argument("--rundir", metavar="DIR", help=RUNDIR_HELP)
+    if rundir:
+        parser.add_argument("--rundir", metavar="DIR", help=RUNDIR_HELP)
     return parser

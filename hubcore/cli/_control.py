@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 
-from hubcore._errors import unknown_name
+from hubcore._errors import RemoteError, unknown_name
 from hubcore.cli._common import (
     CliError,
     Subparsers,
@@ -187,10 +187,14 @@ async def _restart(
 ) -> list[tuple[str, int | None, int | None]]:
     async with connect_app(target) as client:
         spec = await client.hub_call("control", "spec", {})
-        requests = _restart_requests(list(spec["processes"]), process)
+        scales = {name: int(p.get("scale", 1)) for name, p in spec["processes"].items()}
+        requests = _restart_requests(scales, process)
         before = _pids(await client.processes())
         for request in requests:
-            await client.hub_call("control", "restart", request, timeout=timeout)
+            try:
+                await client.hub_call("control", "restart", request, timeout=timeout)
+            except RemoteError as exc:  # the app refused: its message says why
+                raise CliError(f"{exc.message} (the app is still running)") from None
         after = _pids(await client.processes())
     wanted = {r["process"] for r in requests}
     instance = requests[0].get("instance") if process else None
@@ -201,15 +205,23 @@ async def _restart(
     ]
 
 
-def _restart_requests(known: Sequence[str], process: str | None) -> list[dict[str, Any]]:
+def _restart_requests(scales: Mapping[str, int], process: str | None) -> list[dict[str, Any]]:
+    """What to ask the app for ``hubcore restart [process]``.
+
+    :param scales: each process of the app and its number of instances.
+    :raises CliError: no such process or instance (the message lists those there are).
+    """
     if process is None:
-        return [{"process": name} for name in known]
-    if process in known:
+        return [{"process": name} for name in scales]
+    if process in scales:
         return [{"process": process}]
     name, _, instance = process.rpartition(".")
-    if name in known and instance.isdigit():
-        return [{"process": name, "instance": int(instance)}]
-    raise CliError(unknown_process(process, known))
+    if name in scales and instance.isdigit():
+        if int(instance) < scales[name]:
+            return [{"process": name, "instance": int(instance)}]
+        labels = ", ".join(f"{name}.{i}" for i in range(scales[name]))
+        raise CliError(f"no instance {process!r} in the app; instances of {name}: {labels}")
+    raise CliError(unknown_process(process, list(scales)))
 
 
 def _pids(snapshots: list[dict[str, Any]]) -> dict[str, int | None]:

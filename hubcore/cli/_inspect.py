@@ -255,19 +255,23 @@ def _line_filter(target: Target, process: str | None) -> Callable[[str], bool]:
     is_label = re.fullmatch(r".+\.\d+", process) is not None
     name = process.rpartition(".")[0] if is_label else process
     if known and name not in known:
-        raise CliError(unknown_process(process, known))
+        raise CliError(unknown_process(process, list(known)))
+    if known and is_label and int(process.rpartition(".")[2]) >= known[name]:
+        labels = ", ".join(f"{name}.{i}" for i in range(known[name]))
+        raise CliError(f"no instance {process!r} in the app; instances of {name}: {labels}")
     label = re.escape(process) if is_label else rf"{re.escape(process)}\.\d+"
     pattern = re.compile(rf"{label} ")
     return lambda line: pattern.match(line) is not None
 
 
-def _known_processes(target: Target) -> list[str]:
-    """Process names from the running app's spec; empty when it is not running."""
+def _known_processes(target: Target) -> dict[str, int]:
+    """Process names from the running app's spec, with their number of instances; empty
+    when it is not running."""
     try:
         spec = json.loads((target.rundir / SPEC_FILE).read_text())
-        return list(spec["processes"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return {name: int(p.get("scale", 1)) for name, p in spec["processes"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _follow(log: BinaryIO, keep: Callable[[str], bool]) -> None:

@@ -37,6 +37,7 @@ def connect(
     process: str | None = None,
     instance: int | None = None,
     max_frame_size: int = DEFAULT_MAX_FRAME,
+    reconnect: bool = True,
 ) -> Client:
     """A client for the hub at ``address``; use it as ``async with connect(...) as client``.
 
@@ -44,16 +45,23 @@ def connect(
     :param app: instead of an address, the procfile (or its folder) of a running app: join the
         hub in its run directory, :func:`hubcore.app_rundir`, as the ``hubcore`` command does.
     :param token: the hub's token; by default read from ``$HUBCORE_TOKEN_FILE``, else from the
-        ``token`` file beside the socket (with ``app``: from the app's run directory).
+        ``token`` file beside the socket (with ``app``: from the app's run directory). A token
+        read from a file is read again before each reconnection; a token given here is kept.
+    :param reconnect: when the hub is lost, connect again (with backoff) and publish this
+        client's objects again; meanwhile calls to known names go on peer to peer. False: the
+        client stays disconnected (an app's workers, whose hub going away means the app is
+        gone).
     :raises HubError: no address given and ``HUBCORE_ADDRESS`` is not set, or no token found;
         with ``app``: no procfile there, or no app runs for it (the message says how to start it).
     :raises TypeError: both ``address`` and ``app`` were given.
     """
+    token_file: str | None = None  # where the token was read: read again to reconnect
     if app is not None:
         if address is not None:
             raise TypeError("connect() takes an address or app=, not both")
         address, app_token = find_app(app)
-        token = app_token if token is None else token
+        if token is None:
+            token, token_file = app_token, str(Path(address).parent / TOKEN_FILE)
     path = str(address) if address is not None else os.environ.get(_env.ADDRESS)
     if not path:
         raise HubError(
@@ -62,22 +70,26 @@ def connect(
         )
     if instance is None and os.environ.get(_env.INSTANCE, "").isdigit():
         instance = int(os.environ[_env.INSTANCE])
+    if token is None:
+        token, token_file = _token(path)
     return Client(
         path,
-        _token(path, token),
+        token.encode() if isinstance(token, str) else token,
         process=process,
         instance=instance,
         max_frame_size=max_frame_size,
+        token_file=token_file,
+        reconnect=reconnect,
     )
 
 
-def _token(address: str, token: bytes | str | None) -> bytes:
-    if token is not None:
-        return token.encode() if isinstance(token, str) else token
+def _token(address: str) -> tuple[bytes, str]:
+    """The token from the environment's token file, or the one beside the socket; and that
+    file."""
     candidates = [os.environ.get(_env.TOKEN_FILE), str(Path(address).parent / TOKEN_FILE)]
     for candidate in filter(None, candidates):
         try:
-            return Path(candidate).read_bytes().strip()
+            return Path(candidate).read_bytes().strip(), candidate
         except OSError:
             continue
     raise HubError(

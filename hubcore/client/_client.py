@@ -5,6 +5,11 @@ then change events). A proxy call picks an instance from the mirror and reuses t
 connection to that instance's listener; every call between two processes shares it. Publishing
 opens this process's own peer listener on first use. A peer connection that breaks with calls
 in flight fails them with ``ProcessCrashed``, enriched by what the hub knows of the death.
+
+When the hub connection is lost, a client that reconnects (``_hublink``) keeps its mirror, so
+calls to names it knows go on peer to peer. Once connected again it loads a new snapshot,
+publishes its objects again (same instance, same origin, new generation; a new peer listener
+if its socket file was removed meanwhile) and resubscribes, then tells waiters the hub is up.
 """
 
 from __future__ import annotations
@@ -25,18 +30,21 @@ import anyio.abc
 from hubcore import _env
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._errors import (
+    AuthenticationFailed,
     ConnectionLost,
     HubError,
     ObjectNotFound,
     ProcessCrashed,
     unknown_name,
 )
+from hubcore.client._hublink import HubLink
 from hubcore.client._proxy import Proxy, unreachable
 from hubcore.client._subscriptions import ObjectEvent, Subscription, Subscriptions
 from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET, Event
 from hubcore.rpc._connection import Connection
 from hubcore.rpc._dispatch import Dispatcher, Published, describe
 from hubcore.rpc._open import accept_connection, open_connection
+from hubcore.rpc._refusals import RefusalLog
 from hubcore.rpc._tracing import Fault, Tracer
 from hubcore.transport import ByteStream, Listener, listen_unix
 
@@ -55,6 +63,12 @@ class Publication:
         self._client = client
         self._published = published
         self.info = info
+        published.instance, published.generation = info.instance, info.generation
+
+    def _renewed(self, info: ObjectInfo) -> None:
+        """Published again (on a restarted hub): events now carry the new generation."""
+        self.info = info
+        self._published.instance, self._published.generation = info.instance, info.generation
 
     @property
     def name(self) -> str:
@@ -90,9 +104,12 @@ class Client:
         process: str | None = None,
         instance: int | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME,
+        token_file: str | None = None,
+        reconnect: bool = True,
     ) -> None:
+        """:param token_file: where ``token`` was read, read again before each reconnection.
+        :param reconnect: reconnect when the hub is lost (see ``connect``)."""
         self.address = address
-        self.token = token
         self.process = process or _default_process_name()
         self.instance = instance
         self.max_frame = max_frame_size
@@ -102,14 +119,18 @@ class Client:
         self.hub_lost = anyio.Event()
         self._stack = AsyncExitStack()
         self._tg: anyio.abc.TaskGroup | None = None
-        self._hub: Connection | None = None
+        self._link = HubLink(address, token, token_file=token_file, reconnect=reconnect)
+        self._publications: dict[str, Publication] = {}
         self._connections: dict[str, Connection] = {}
         self._accepted: set[Connection] = set()  # connections our listener serves
         self._early_events: list[Event] | None = []  # hub events before the snapshot
         self._connecting: dict[str, anyio.Lock] = {}
         self._dispatcher = Dispatcher()
         self._listener_address: str | None = None
+        self._listener_inode = 0
+        self._listener_scope: anyio.CancelScope | None = None
         self._listener_lock = anyio.Lock()
+        self._refusals = RefusalLog(f"{self.process} peer listener")
         self.subscriptions = Subscriptions(self)
         self.tracer = Tracer(self.process, instance or 0) if os.environ.get(_env.TRACE) else None
 
@@ -118,20 +139,10 @@ class Client:
     async def __aenter__(self) -> Client:
         self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         try:
-            self._hub = await open_connection(
-                self.address, self.token, self._hello(), label="hub", max_frame=self.max_frame
-            )
-            self._hub.on_event = self._on_hub_event
-            self._hub.handler = control = Dispatcher()
-            control.add(CONTROL_TARGET, _Control(self))
-            self._hub.identity = (self.process, self.instance or 0)
-            await self._tg.start(self._run_hub)
-            snapshot = await self._hub.call(HUB_TARGET, "watch", timeout=HUB_CALL_TIMEOUT)
-            self.directory.replace_all([ObjectInfo.from_wire(d) for d in snapshot])
-            # Changes that arrived behind the snapshot, before this task resumed, come after it.
-            early, self._early_events = self._early_events, None
-            for frame in early or []:
-                self._on_hub_event(frame)
+            conn = await self._open_hub(self._link.token)
+            await self._tg.start(self._run_hub, conn)
+            await self._load_directory(conn)
+            self._link.connected(conn)
         except BaseException:
             await self.aclose()
             raise
@@ -145,13 +156,79 @@ class Client:
     def _hello(self) -> dict[str, Any]:
         return {"process": self.process, "instance": self.instance, "pid": os.getpid()}
 
-    async def _run_hub(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        assert self._hub is not None
-        await self._hub.run(task_status=task_status)
+    @property
+    def token(self) -> bytes:
+        """The hub's token: what this client and its peers authenticate with."""
+        return self._link.current_token()
+
+    @property
+    def hub_down_since(self) -> float | None:
+        """``time.time()`` when the hub was lost; None while this client is connected."""
+        return self._link.down_since
+
+    async def _open_hub(self, token: bytes) -> Connection:
+        """A new, authenticated hub connection, set up to serve this client (not yet run)."""
+        conn = await open_connection(
+            self.address, token, self._hello(), label="hub", max_frame=self.max_frame
+        )
+        self._early_events = []  # hub events that come before the snapshot wait for it
+        conn.on_event = self._on_hub_event
+        conn.handler = control = Dispatcher()
+        control.add(CONTROL_TARGET, _Control(self))
+        conn.identity = (self.process, self.instance or 0)
+        return conn
+
+    async def _load_directory(self, conn: Connection) -> None:
+        snapshot = await conn.call(HUB_TARGET, "watch", timeout=HUB_CALL_TIMEOUT)
+        self.directory.replace_all([ObjectInfo.from_wire(d) for d in snapshot])
+        # Changes that arrived behind the snapshot, before this task resumed, come after it.
+        early, self._early_events = self._early_events, None
+        for frame in early or []:
+            self._on_hub_event(frame)
+
+    async def _run_hub(self, conn: Connection, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """Serve the hub connection; when it is lost, reconnect (if this client does)."""
+        await conn.run(task_status=task_status)
+        while not self.closed and self._link.lost(conn.close_reason):
+            reopened = await self._link.reopen(self._open_hub)
+            if reopened is None:
+                break
+            conn = reopened
+            async with anyio.create_task_group() as tg:
+                await tg.start(conn.run)
+                await self._restore(conn)
         self.hub_lost.set()
         if not self.closed:
-            log.warning("lost the hub at %s: %s", self.address, self._hub.close_reason)
             self.directory.replace_all([])
+
+    async def _restore(self, conn: Connection) -> None:
+        """On a new hub connection: the directory, this client's publications and its
+        subscriptions as they were, then the link is up."""
+        try:
+            await self._load_directory(conn)
+            for publication in list(self._publications.values()):
+                await self._publish_again(conn, publication)
+            for info in self.directory.all():
+                self.subscriptions.published(info)
+        except HubError as exc:  # the next attempt starts over
+            # Lost again meanwhile is part of the outage; anything else is worth a line.
+            level = logging.DEBUG if isinstance(exc, ConnectionLost) else logging.WARNING
+            log.log(level, "could not restore this client on the hub at %s: %s", self.address, exc)
+            await conn.aclose()
+            return
+        self._link.connected(conn)
+
+    async def _publish_again(self, conn: Connection, publication: Publication) -> None:
+        published = self._dispatcher.objects.get(publication.name)
+        if published is None:  # withdrawn meanwhile
+            return
+        old = publication.info
+        data = _publish_data(published, await self._ensure_listener())
+        data.update(instance=old.instance, origin=old.origin or old.generation)
+        reply = await conn.call(HUB_TARGET, "publish", (data,), timeout=HUB_CALL_TIMEOUT)
+        info = ObjectInfo.from_wire(reply)
+        publication._renewed(info)
+        self.directory.add(info)
 
     async def aclose(self) -> None:
         """Withdraw this process's publications, close every connection. Idempotent."""
@@ -163,22 +240,36 @@ class Client:
             async with anyio.create_task_group() as tg:
                 for conn in [*self._accepted, *self._connections.values()]:
                     tg.start_soon(conn.aclose)
-            if self._hub is not None:
-                await self._hub.aclose()
+            if self._link.conn is not None:
+                await self._link.conn.aclose()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         await self._stack.aclose()
 
     @property
     def hub(self) -> Connection:
-        """The hub connection. :raises ConnectionLost: it is gone."""
-        if self._hub is None or self._hub.closed:
-            raise ConnectionLost(f"not connected to the hub at {self.address}")
-        return self._hub
+        """The hub connection.
+
+        :raises ConnectionLost: it is gone (:class:`HubUnreachable` while reconnecting).
+        """
+        if self._link.up:
+            assert self._link.conn is not None
+            return self._link.conn
+        if self._link.reconnect and not self._link.gave_up:
+            raise self._link.unreachable("no hub connection")
+        raise self._link.lost_error()
 
     async def hub_call(self, method: str, *args: Any, timeout: float = HUB_CALL_TIMEOUT) -> Any:
-        """Call a hub method (``objects``, ``processes``, ...)."""
-        return await self.hub.call(HUB_TARGET, method, args, timeout=timeout)
+        """Call a hub method (``objects``, ``processes``, ...).
+
+        While the hub is being reconnected, this waits for it within ``timeout``.
+
+        :raises HubUnreachable: the hub did not come back within ``timeout``.
+        """
+        started = anyio.current_time()
+        conn = await self._link.wait_up(timeout)
+        left = max(0.0, timeout - (anyio.current_time() - started))
+        return await conn.call(HUB_TARGET, method, args, timeout=left)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -188,7 +279,9 @@ class Client:
         :param hidden: public attributes that stay local (a service's ``start``/``stop``).
         :raises HubError: ``name`` is empty or starts with ``$``, or a public method could not
             be called as ``proxy.<method>(...)`` (a keyword, say).
-        :return: the publication (emit events through it).
+        :raises HubUnreachable: the hub is down and did not come back within 10 s.
+        :return: the publication (emit events through it). If the hub restarts, the object is
+            published again by itself: same instance, new ``generation``, same ``origin``.
         """
         if not name or name.startswith("$") or not isinstance(name, str):
             raise HubError(
@@ -198,44 +291,54 @@ class Client:
             raise HubError(f"{name!r} is already published by this client: unpublish it first")
         shape = describe(obj, hidden)
         _check_reachable(name, shape.methods)
+        await self._link.wait_up(HUB_CALL_TIMEOUT)  # while it is down, its folder may be too
         address = await self._ensure_listener()
         published = self._dispatcher.add(name, obj, shape=shape)
-        data = await self.hub_call(
-            "publish",
-            {
-                "name": name,
-                "address": address,
-                "methods": list(shape.methods),
-                "streams": sorted(shape.streams),
-                "properties": list(shape.properties),
-            },
-        )
+        try:
+            data = await self.hub_call("publish", _publish_data(published, address))
+        except BaseException:
+            self._dispatcher.remove(name)
+            raise
         info = ObjectInfo.from_wire(data)
-        published.instance, published.generation = info.instance, info.generation
         if self.instance is None:  # the hub chose one: errors from here name it
             self.instance = info.instance
         self.directory.add(info)
-        return Publication(self, published, info)
+        publication = self._publications[name] = Publication(self, published, info)
+        return publication
 
     async def unpublish(self, name: str) -> None:
         """Withdraw ``name`` (published by this client)."""
         self._dispatcher.remove(name)
+        self._publications.pop(name, None)
         await self.hub_call("unpublish", name)
 
     async def _ensure_listener(self) -> str:
+        """This client's peer listener (opened on first use, or again if its socket file was
+        removed: a hub that stopped removes the run directory it had created)."""
         async with self._listener_lock:
-            if self._listener_address is None:
+            if self._listener_address is None or not self._listener_in_place():
                 assert self._tg is not None
+                if self._listener_scope is not None:
+                    self._listener_scope.cancel()  # the connections it accepted stay open
                 name = f"peer-{self.process[:24]}-{os.getpid()}-{next(_LISTENERS)}.sock"
                 path = os.path.join(self.rundir, name)
                 listener = await listen_unix(path)
-                self._tg.start_soon(self._serve_listener, listener)
+                self._listener_inode = os.stat(path).st_ino
+                self._listener_scope = anyio.CancelScope()
+                self._tg.start_soon(self._serve_listener, listener, self._listener_scope)
                 self._listener_address = path
             return self._listener_address
 
-    async def _serve_listener(self, listener: Listener) -> None:
+    def _listener_in_place(self) -> bool:
         try:
-            await listener.serve(self._on_accepted)
+            return os.stat(str(self._listener_address)).st_ino == self._listener_inode
+        except OSError:
+            return False
+
+    async def _serve_listener(self, listener: Listener, scope: anyio.CancelScope) -> None:
+        try:
+            with scope:
+                await listener.serve(self._on_accepted)
         finally:
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
@@ -246,16 +349,23 @@ class Client:
             self.token,
             {"process": self.process},
             handler=self._dispatcher,
-            what=f"{self.process} peer listener",
+            refusals=self._refusals,
             max_frame=self.max_frame,
         )
-        if conn is not None:
-            conn.identity = (self.process, self.instance or 0)
-            self._accepted.add(conn)
-            try:
-                await conn.run()
-            finally:
-                self._accepted.discard(conn)
+        if conn is None:
+            return
+        conn.identity = (self.process, self.instance or 0)
+        self._accepted.add(conn)
+        # In the client's task group, not the listener's: a listener replaced after a hub
+        # restart (_ensure_listener) leaves the connections it accepted open.
+        assert self._tg is not None
+        self._tg.start_soon(self._serve_accepted, conn)
+
+    async def _serve_accepted(self, conn: Connection) -> None:
+        try:
+            await conn.run()
+        finally:
+            self._accepted.discard(conn)
 
     # -- looking up ------------------------------------------------------------------------
 
@@ -303,9 +413,11 @@ class Client:
                 info = self.directory.pick(name, instance)
                 if info is not None and info.generation not in exclude:
                     return info
-                if self._hub is None or self._hub.closed:
-                    raise ConnectionLost(f"lost the hub at {self.address}")
+                if not self._link.up and (not self._link.reconnect or self._link.gave_up):
+                    raise ConnectionLost(f"lost the hub at {self.address}: {self._link.why}")
                 await changed.wait()
+        if not self._link.up and not self._link.gave_up:
+            raise self._link.unreachable(f"no reachable instance of {name!r}")
         raise _not_found(name, instance, timeout, self.directory.names())
 
     def existing_connection(self, info: ObjectInfo) -> Connection | None:
@@ -330,9 +442,18 @@ class Client:
 
     async def _open_connection(self, info: ObjectInfo) -> Connection:
         assert self._tg is not None
-        conn = await open_connection(
-            info.address, self.token, self._hello(), label=info.label, max_frame=self.max_frame
-        )
+        token = self.token
+        try:
+            conn = await open_connection(
+                info.address, token, self._hello(), label=info.label, max_frame=self.max_frame
+            )
+        except AuthenticationFailed:
+            # A restarted hub has a new token, which that peer may have read already.
+            if self._link.up or self._link.current_token() == token:
+                raise
+            conn = await open_connection(
+                info.address, self.token, self._hello(), label=info.label, max_frame=self.max_frame
+            )
         conn.remote.update(process=info.process, instance=info.instance, pid=info.pid)
         conn.identity = (self.process, self.instance or 0)
         conn.on_event = self.subscriptions.on_event
@@ -349,7 +470,7 @@ class Client:
             return ConnectionLost(f"connection to {conn.label} dropped: {conn.close_reason}")
         pid = conn.remote.get("pid")
         details: dict[str, Any] = {}
-        if isinstance(pid, int) and self._hub is not None and not self._hub.closed:
+        if isinstance(pid, int) and self._link.up:
             with anyio.move_on_after(1.0):
                 details = await self.hub_call("exit_info", pid, 0.5) or {}
         return _crashed(conn, details)
@@ -406,6 +527,18 @@ class _Control:
 
     def clear_faults(self) -> None:
         self._client._dispatcher.faults.clear()
+
+
+def _publish_data(published: Published, address: str) -> dict[str, Any]:
+    """What the hub's ``publish`` takes for an object served at ``address``."""
+    shape = published.shape
+    return {
+        "name": published.name,
+        "address": address,
+        "methods": list(shape.methods),
+        "streams": sorted(shape.streams),
+        "properties": list(shape.properties),
+    }
 
 
 def _check_reachable(name: str, methods: tuple[str, ...]) -> None:

@@ -5,6 +5,10 @@ How it works: subscribing asks every current instance of the name to send us its
 subscribed name, the client subscribes to it too, and tells the subscribers with a
 ``$restarted`` event if it replaces an instance they already heard from. The publisher sends
 each event once per connection; the client fans it out to its local subscriptions.
+
+When the hub restarts, every publisher publishes its objects again: new generations, same
+``origin``. That is the same object, whose events kept coming over the peer connection, so it
+is subscribed to again (where it listens now) but is not a ``$restarted``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -115,6 +119,11 @@ class Subscription:
         await self.aclose()
 
 
+def _heard(info: ObjectInfo) -> tuple[int, str]:
+    """What a subscriber remembers of a publication: its origin, and where it listens."""
+    return info.origin or info.generation, info.address
+
+
 async def _await(result: Any) -> None:
     try:
         await result
@@ -128,7 +137,8 @@ class Subscriptions:
     def __init__(self, client: SubscriptionOwner) -> None:
         self.client = client
         self._by_name: dict[str, list[Subscription]] = {}
-        self._seen: dict[tuple[str, int], int] = {}  # (name, instance) -> generation
+        # (name, instance) -> the publication heard from: its origin and address
+        self._seen: dict[tuple[str, int], tuple[int, str]] = {}
 
     async def subscribe(
         self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
@@ -145,7 +155,7 @@ class Subscriptions:
     async def _attach(self, info: ObjectInfo, event: str) -> None:
         conn = await self.client.connection(info)
         await conn.call(info.name, SUBSCRIBE, (event,), timeout=10.0)
-        self._seen.setdefault((info.name, info.instance), info.generation)
+        self._seen.setdefault((info.name, info.instance), _heard(info))
 
     async def _reattach(self, info: ObjectInfo) -> None:
         events = {sub.event for sub in self._by_name.get(info.name, [])}
@@ -156,9 +166,28 @@ class Subscriptions:
             log.warning("could not resubscribe to %s: %s", info.label, reason(exc))
             return
         previous = self._seen.get((info.name, info.instance))
-        self._seen[(info.name, info.instance)] = info.generation
-        if previous is not None and previous != info.generation:
+        self._seen[(info.name, info.instance)] = _heard(info)
+        if previous is None:
+            return
+        origin, address = previous
+        if origin != _heard(info)[0]:
             self._fan_out(ObjectEvent(info.name, RESTARTED, None, info.generation, info.instance))
+        elif address != info.address:  # the same object, listening elsewhere since the restart
+            await self._detach(replace(info, address=address), events)
+
+    async def _detach(self, old: ObjectInfo, events: set[str]) -> None:
+        """Unsubscribe on the connection to where ``old`` listened (its events would come
+        twice), if it is still open."""
+        conn = self.client.existing_connection(old)
+        if conn is None:
+            return
+        with anyio.move_on_after(2.0):
+            for event in events:
+                try:
+                    await conn.call(old.name, UNSUBSCRIBE, (event,), timeout=2.0)
+                except Exception as exc:
+                    log.debug("could not unsubscribe from %s: %s", old.label, reason(exc))
+                    return
 
     def published(self, info: ObjectInfo) -> None:
         """The hub announced a publication: subscribe to it if anyone listens to that name."""

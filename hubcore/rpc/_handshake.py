@@ -132,7 +132,7 @@ async def accept(
         auth = await _next_frame(stream, decoder, frames, Auth)
         if not verify(token, b"client", nonce, auth.proof):
             await _refuse(stream, "wrong token: read it from the hub's token file")
-            raise AuthenticationFailed(f"client pid {stream.credentials.pid} sent a wrong token")
+            raise AuthenticationFailed("wrong token")  # the log line names the pid
         await stream.send(encode_frame(Welcome({})))
     return hello.info, decoder, frames
 

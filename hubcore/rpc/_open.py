@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
 from hubcore.rpc import _handshake
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
+from hubcore.rpc._refusals import RefusalLog
 from hubcore.transport import ByteStream, connect_unix
 
 __all__ = ("accept_connection", "open_connection")
-
-log = logging.getLogger("hubcore.rpc")
 
 
 async def open_connection(
@@ -41,19 +39,21 @@ async def accept_connection(
     info: dict[str, Any],
     *,
     handler: CallHandler | None,
-    what: str,
+    refusals: RefusalLog,
     max_frame: int,
     handshake_timeout: float = HANDSHAKE_TIMEOUT,
 ) -> Connection | None:
-    """Authenticate an accepted stream; None (after one log line) if it failed."""
+    """Authenticate an accepted stream; None if it failed (logged through ``refusals``, at
+    most a line a second however many fail)."""
     try:
         remote, decoder, frames = await _handshake.accept(
             stream, token, info, timeout=handshake_timeout
         )
     except (AuthenticationFailed, ProtocolError, ConnectionLost, TimeoutError) as exc:
-        pid = stream.credentials.pid
-        log.warning("%s refused a connection from pid %s: %s", what, pid, reason(exc))
+        flush = refusals.refused(stream.credentials.pid, reason(exc))
         await stream.aclose()
+        if flush:  # this task logs the refusals counted until the end of the second
+            await refusals.flush_when_due()
         return None
     remote.setdefault("pid", stream.credentials.pid)
     label = f"{remote.get('process') or '?'}.{remote.get('instance') or 0} (pid {remote['pid']})"

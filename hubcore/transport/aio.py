@@ -9,6 +9,8 @@ writer task. trio keeps the anyio implementation (:mod:`hubcore.transport.unix`)
 A write that fails (the other end has closed) makes the loop drop the socket with bytes still
 unread in it, among them the other end's last frames (its GOODBYE). So each stream holds a
 second descriptor of its socket, and reads what is left through it when the connection is lost.
+It takes that descriptor before its first write (no write, no failed write): a connection that
+never gets an answer (one that is refused for sending nothing) costs one descriptor, not two.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import cast
 import anyio
 
 from hubcore._errors import ConnectionLost, reason
+from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
 from hubcore.transport.base import ByteStream
 from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
@@ -30,15 +33,12 @@ __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, on_connect: Callable[[AsyncioStream], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.stream: AsyncioStream | None = None
-        self._on_connect = on_connect
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports have asyncio.Transport's methods without being its subclass.
         self.stream = AsyncioStream(cast(asyncio.Transport, transport))
-        if self._on_connect is not None:
-            self._on_connect(self.stream)
 
     def data_received(self, data: bytes) -> None:
         assert self.stream is not None
@@ -76,10 +76,10 @@ class AsyncioStream:
         self._paused = False
         self._drain: asyncio.Future[None] | None = None
         self._pending: list[bytes] = []
-        sock = transport.get_extra_info("socket")
-        self._credentials = peer_credentials(sock) if sock is not None else Credentials()
+        self._sock = transport.get_extra_info("socket")
+        self._credentials = peer_credentials(self._sock) if self._sock else Credentials()
         # Keeps the socket readable after the loop closed its own descriptor (see above).
-        self._spare = socket.socket(fileno=os.dup(sock.fileno())) if sock is not None else None
+        self._spare: socket.socket | None = None
 
     @property
     def credentials(self) -> Credentials:
@@ -94,12 +94,23 @@ class AsyncioStream:
         self._chunks.append(data)
         self._wake(self._waiter)
 
+    def _keep_spare(self) -> None:
+        """Take the second descriptor, before the first write (see the module's docstring)."""
+        if self._spare is not None or self._sock is None or self._closed:
+            return
+        try:
+            self._spare = socket.socket(fileno=os.dup(self._sock.fileno()))
+        except OSError:  # out of descriptors: the connection works, without that safety net
+            self._sock = None
+
     def _ended(self, exc: Exception | None, lost: bool = False) -> None:
         if lost and exc is not None and not self._eof:
             self._read_leftovers()
-        if lost and self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        if lost:
+            self._sock = None  # the loop closes it: no spare from now on
+            if self._spare is not None:
+                self._spare.close()
+                self._spare = None
         self._eof = True
         self._closed = self._closed or lost
         self._lost = self._lost or exc
@@ -134,6 +145,7 @@ class AsyncioStream:
     def write_nowait(self, data: bytes) -> None:
         """Queue bytes; everything queued in this loop step leaves in one write."""
         if not self._pending:
+            self._keep_spare()
             self._loop.call_soon(self._flush)
         self._pending.append(data)
 
@@ -146,6 +158,7 @@ class AsyncioStream:
     async def send(self, data: bytes) -> None:
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send failed: the connection is closed")
+        self._keep_spare()
         self._transport.write(data)
         if self._paused:
             self._drain = self._loop.create_future()
@@ -156,11 +169,12 @@ class AsyncioStream:
             self._flush()
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send_eof failed: the connection is closed")
+        self._keep_spare()
         self._transport.write_eof()
 
     async def aclose(self) -> None:
         self._closed = True
-        self._transport.close()
+        self._transport.close()  # connection_lost follows, and closes the spare
 
 
 async def connect(path: str) -> AsyncioStream:
@@ -178,47 +192,65 @@ async def connect(path: str) -> AsyncioStream:
 
 
 class AsyncioListener:
-    """A listening Unix socket (mode 0600) handing each connection to a task."""
+    """A listening Unix socket (mode 0600) handing each connection to a task.
 
-    def __init__(self, address: str) -> None:
+    It runs its own accept loop rather than ``loop.create_unix_server``, so that running out
+    of file descriptors is handled, and logged, the same way on every loop (:mod:`._accept`).
+    """
+
+    def __init__(self, address: str, sock: socket.socket) -> None:
         self.address = address
-        self._server: asyncio.AbstractServer | None = None
-        send, receive = anyio.create_memory_object_stream[AsyncioStream](100)
-        self._send, self._receive = send, receive
-
-    async def _start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(
-            lambda: _Protocol(self._accepted), self.address
-        )
-        os.chmod(self.address, 0o600)
-
-    def _accepted(self, stream: AsyncioStream) -> None:
-        try:
-            self._send.send_nowait(stream)
-        except anyio.WouldBlock:
-            stream._transport.abort()  # a flood of connections: refuse, do not buffer
+        self._sock = sock
 
     async def serve(self, handler: Callable[[ByteStream], Awaitable[None]]) -> None:
-        async def handle(stream: AsyncioStream) -> None:
-            await handler(stream)
-
+        loop = asyncio.get_running_loop()
+        pause = AcceptPause(self.address)
         async with anyio.create_task_group() as tg:
-            async for stream in self._receive:
-                tg.start_soon(handle, stream)
+            while True:
+                try:
+                    conn, _ = await loop.sock_accept(self._sock)
+                except OSError as exc:
+                    if exc.errno in SKIPPED:
+                        continue
+                    if exc.errno not in EXHAUSTED:
+                        raise
+                    await pause.failed(exc)
+                    continue
+                pause.accepted()
+                tg.start_soon(_serve_accepted, loop, conn, handler)
 
     async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._send.close()
+        self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.address)
+
+
+async def _serve_accepted(
+    loop: asyncio.AbstractEventLoop,
+    conn: socket.socket,
+    handler: Callable[[ByteStream], Awaitable[None]],
+) -> None:
+    try:
+        _transport, protocol = await loop.connect_accepted_socket(_Protocol, conn)
+    except OSError:
+        conn.close()  # gone already, or no room for it: the other end sees it closed
+        return
+    assert protocol.stream is not None
+    await handler(protocol.stream)
 
 
 async def listen(path: str) -> AsyncioListener:
     """Listen on ``path`` (a stale socket file there is replaced)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    listener = AsyncioListener(path)
-    await listener._start()
-    return listener
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.bind(path)
+        # The run directory is 0700, so the moment between bind and chmod exposes nothing.
+        os.chmod(path, 0o600)
+        sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return AsyncioListener(path, sock)

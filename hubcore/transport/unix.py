@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
+from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
 from hubcore.transport._mapping import map_exceptions
 from hubcore.transport.base import ByteStream
 
@@ -95,10 +96,25 @@ class UnixListener:
         self.address = address
 
     async def serve(self, handler: Callable[[ByteStream], Awaitable[None]]) -> None:
+        # Not anyio's serve(): an accept() that fails for lack of file descriptors would end it.
+        pause = AcceptPause(self.address)
+
         async def accepted(stream: anyio.abc.SocketStream) -> None:
             await handler(UnixStream(stream))
 
-        await self._listener.serve(accepted)
+        async with anyio.create_task_group() as tg:
+            while True:
+                try:
+                    stream = await self._listener.accept()
+                except anyio.BrokenResourceError as exc:
+                    cause = exc.__cause__
+                    if not isinstance(cause, OSError) or cause.errno not in EXHAUSTED | SKIPPED:
+                        raise
+                    if cause.errno in EXHAUSTED:
+                        await pause.failed(cause)
+                    continue
+                pause.accepted()
+                tg.start_soon(accepted, stream)
 
     async def aclose(self) -> None:
         await self._listener.aclose()

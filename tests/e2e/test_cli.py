@@ -14,59 +14,22 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
+import anyio
 import psutil
 import pytest
 
+import hubcore
 from hubcore.app._supervisor import kill_tree, sweep_pidfile
 from hubcore.cli._control import parse_value, plain
+from tests.lines import Lines
 
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
 BOOT_FAILURE = Path(__file__).parent / "apps_extra" / "boot_failure" / "procfile.py"
 BOOT_SECONDS = 60
-COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env")
-
-
-class Lines:
-    """Reads a pipe in a thread, so a test can wait for a line with a deadline."""
-
-    def __init__(self, pipe: IO[str]) -> None:
-        self.lines: list[str] = []
-        self.closed = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, pipe: IO[str]) -> None:
-        for line in pipe:
-            with self._cond:
-                self.lines.append(line)
-                self._cond.notify_all()
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = BOOT_SECONDS) -> re.Match[str]:
-        """The first line matching ``pattern``; fails with the output so far if none comes."""
-        regex = re.compile(pattern)
-
-        def found() -> re.Match[str] | None:
-            return next(filter(None, map(regex.search, self.lines)), None)
-
-        with self._cond:
-            self._cond.wait_for(lambda: found() is not None or self.closed, timeout)
-            match = found()
-        assert match is not None, f"no line matching {pattern!r}; output:\n{self.text()}"
-        return match
-
-    def text(self, join_timeout: float = 0.0) -> str:
-        """Everything read so far (after waiting for the end of the pipe, if asked)."""
-        self._thread.join(join_timeout)
-        return "".join(self.lines)
+COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env", "hub")
 
 
 class Cli:
@@ -407,6 +370,59 @@ def test_call_errors_and_restart_of_an_unknown_process(cli: Cli) -> None:
     assert "Remote traceback:" in failed.stderr
     assert "counter.py" in failed.stderr  # the service's frame, from the other process
     stop(cli, procs)
+
+
+@pytest.mark.timeout(120)
+def test_bad_control_commands_leave_the_app_running(cli: Cli) -> None:
+    """Unknown processes, instances, objects and methods, and bad arguments, from the command
+    line and straight to the hub: each is one clear error, and nothing stops or restarts."""
+    rows = start(cli)
+    procs = cli.app_processes()
+
+    assert_one_line_error(cli.app("restart", "worker.5"), "worker.0, worker.1")
+    assert_one_line_error(cli.app("restart", "worker.x"), "background, worker, hog")
+    assert_one_line_error(cli.app("logs", "worker.7"), "no instance 'worker.7'", "worker.1")
+    assert_one_line_error(cli.app("call", "counter.nope"), "no method 'nope'", "increment")
+    failed = cli.app("call", "counter.increment", "--kw", "by=[not json")
+    assert failed.returncode == 1
+    assert "TypeError" in failed.stderr
+    token = (cli.rundir / "token").read_bytes()
+    errors = anyio.run(_bad_hub_calls, str(cli.rundir / "hub.sock"), token)
+    assert errors == [
+        "no instance 5 of process 'worker'; its instances: worker.0, worker.1",
+        "no process 'nosuch' in the app; processes: background, worker, hog",
+        "no process 7 in the app; processes: background, worker, hog",
+        "no instance '0' of process 'worker'; its instances: worker.0, worker.1",
+        "no process None in the app; processes: background, worker, hog",
+        "unknown control action 'explode': restart, logs or spec",
+        "control(action, args) takes an action name (str) and a dict of arguments, got str and str",
+        "the hub has no method $hub.explode",
+    ]
+
+    assert ps_rows(cli.app("ps").stdout) == rows  # same pids, all running: nothing restarted
+    assert cli.app("call", "counter.increment", "2").stdout == "2\n"
+    stop(cli, procs)
+
+
+async def _bad_hub_calls(address: str, token: bytes) -> list[str]:
+    """Send malformed control commands (and an unknown hub method) straight to the hub."""
+    requests: list[tuple[str, tuple[object, ...]]] = [
+        ("control", ("restart", {"process": "worker", "instance": 5})),
+        ("control", ("restart", {"process": "nosuch"})),
+        ("control", ("restart", {"process": 7})),
+        ("control", ("restart", {"process": "worker", "instance": "0"})),
+        ("control", ("logs", {})),
+        ("control", ("explode", {})),
+        ("control", ("restart", "worker")),
+        ("explode", ()),
+    ]
+    errors = []
+    async with hubcore.connect(address, token=token, process="prober") as client:
+        for method, args in requests:
+            with pytest.raises(hubcore.RemoteError) as caught:
+                await client.hub_call(method, *args, timeout=30)
+            errors.append(caught.value.message)
+    return errors
 
 
 @pytest.mark.timeout(90)

@@ -25,7 +25,8 @@ import pytest
 
 import hubcore
 import hubcore.sync
-from tests.e2e.test_cli import Cli, Lines, assert_gone, assert_one_line_error
+from tests.e2e.test_cli import Cli, assert_gone, assert_one_line_error
+from tests.lines import Lines
 
 ROOT = Path(__file__).resolve().parents[2]
 BASIC = ROOT / "tests" / "apps" / "basic" / "procfile.py"

@@ -16,6 +16,7 @@ from hubcore._errors import (
     CallTimeout,
     ConnectionLost,
     HubError,
+    HubUnreachable,
     ObjectNotFound,
     PayloadTooLarge,
     ProcessCrashed,
@@ -235,6 +236,7 @@ def test_errors_remote_error_pickle_round_trip_keeps_type_and_attributes(name: s
         ),
         (BootFailed("m", service="s", process="p", remote_traceback="tb"), ("service", "process")),
         (CallTimeout("m"), ()),
+        (HubUnreachable("m", address="/run/h/hub.sock", since=1.5), ("address", "since")),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else "",
 )

@@ -33,7 +33,17 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"_errors", "_directory", "protocol", "client", "rpc"},
     "worker": {"_errors", "_env", "client", "app"},
     "demo": {"_env", "__init__"},
-    "cli": {"_errors", "_env", "_directory", "_rundir", "client", "app", "protocol", "sync"},
+    "cli": {
+        "_errors",
+        "_env",
+        "_directory",
+        "_rundir",
+        "_hub",  # `hubcore hub` serves one
+        "client",
+        "app",
+        "protocol",
+        "sync",
+    },
     "__init__": {"*"},
 }
 
