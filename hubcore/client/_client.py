@@ -33,20 +33,19 @@ from hubcore._errors import (
     AuthenticationFailed,
     ConnectionLost,
     HubError,
-    ObjectNotFound,
-    ProcessCrashed,
-    unknown_name,
 )
+from hubcore.client._control import Control
+from hubcore.client._failures import crashed, not_found
 from hubcore.client._hublink import HubLink
-from hubcore.client._proxy import Proxy, unreachable
+from hubcore.client._incoming import Incoming
+from hubcore.client._proxy import Proxy
+from hubcore.client._publication import Publication, check_reachable, publish_data
 from hubcore.client._subscriptions import ObjectEvent, Subscription, Subscriptions
 from hubcore.protocol import CONTROL_TARGET, DEFAULT_MAX_FRAME, HUB_TARGET, Event
 from hubcore.rpc._connection import Connection
-from hubcore.rpc._dispatch import Dispatcher, Published, describe
-from hubcore.rpc._open import accept_connection, open_connection
-from hubcore.rpc._refusals import RefusalLog
-from hubcore.rpc._tracing import Fault, Tracer
-from hubcore.transport import ByteStream, Listener, listen_unix
+from hubcore.rpc._dispatch import Dispatcher, describe
+from hubcore.rpc._open import open_connection
+from hubcore.rpc._tracing import Tracer
 
 __all__ = ("Client", "Publication")
 
@@ -54,43 +53,6 @@ log = logging.getLogger("hubcore.client")
 
 HUB_CALL_TIMEOUT = 10.0
 _LISTENERS = itertools.count()  # several clients of one process each get their own socket
-
-
-class Publication:
-    """An object this process publishes. Emit events through it, or withdraw it."""
-
-    def __init__(self, client: Client, published: Published, info: ObjectInfo) -> None:
-        self._client = client
-        self._published = published
-        self.info = info
-        published.instance, published.generation = info.instance, info.generation
-
-    def _renewed(self, info: ObjectInfo) -> None:
-        """Published again (on a restarted hub): events now carry the new generation."""
-        self.info = info
-        self._published.instance, self._published.generation = info.instance, info.generation
-
-    @property
-    def name(self) -> str:
-        """The published name."""
-        return self.info.name
-
-    @property
-    def generation(self) -> int:
-        """Grows with every publication on the hub: a restart shows as a new generation."""
-        return self.info.generation
-
-    def emit(self, event: str, data: Any = None) -> int:
-        """Send ``event`` with ``data`` to every subscriber.
-
-        :raises TypeError: ``data`` cannot be encoded.
-        :return: how many subscribed connections it went to.
-        """
-        return self._published.emit(event, data)
-
-    async def unpublish(self) -> None:
-        """Withdraw the name from the hub and stop serving it."""
-        await self._client.unpublish(self.name)
 
 
 class Client:
@@ -122,15 +84,10 @@ class Client:
         self._link = HubLink(address, token, token_file=token_file, reconnect=reconnect)
         self._publications: dict[str, Publication] = {}
         self._connections: dict[str, Connection] = {}
-        self._accepted: set[Connection] = set()  # connections our listener serves
         self._early_events: list[Event] | None = []  # hub events before the snapshot
         self._connecting: dict[str, anyio.Lock] = {}
         self._dispatcher = Dispatcher()
-        self._listener_address: str | None = None
-        self._listener_inode = 0
-        self._listener_scope: anyio.CancelScope | None = None
-        self._listener_lock = anyio.Lock()
-        self._refusals = RefusalLog(f"{self.process} peer listener")
+        self._incoming = Incoming(self)
         self.subscriptions = Subscriptions(self)
         self.tracer = Tracer(self.process, instance or 0) if os.environ.get(_env.TRACE) else None
 
@@ -174,7 +131,7 @@ class Client:
         self._early_events = []  # hub events that come before the snapshot wait for it
         conn.on_event = self._on_hub_event
         conn.handler = control = Dispatcher()
-        control.add(CONTROL_TARGET, _Control(self))
+        control.add(CONTROL_TARGET, Control(self))
         conn.identity = (self.process, self.instance or 0)
         return conn
 
@@ -223,7 +180,7 @@ class Client:
         if published is None:  # withdrawn meanwhile
             return
         old = publication.info
-        data = _publish_data(published, await self._ensure_listener())
+        data = publish_data(published, await self._incoming.address())
         data.update(instance=old.instance, origin=old.origin or old.generation)
         reply = await conn.call(HUB_TARGET, "publish", (data,), timeout=HUB_CALL_TIMEOUT)
         info = ObjectInfo.from_wire(reply)
@@ -238,7 +195,7 @@ class Client:
         with anyio.CancelScope(shield=True):
             # Say GOODBYE on every connection, so that nobody takes our leaving for a crash.
             async with anyio.create_task_group() as tg:
-                for conn in [*self._accepted, *self._connections.values()]:
+                for conn in [*self._incoming.connections, *self._connections.values()]:
                     tg.start_soon(conn.aclose)
             if self._link.conn is not None:
                 await self._link.conn.aclose()
@@ -290,12 +247,12 @@ class Client:
         if name in self._dispatcher.objects:
             raise HubError(f"{name!r} is already published by this client: unpublish it first")
         shape = describe(obj, hidden)
-        _check_reachable(name, shape.methods)
+        check_reachable(name, shape.methods)
         await self._link.wait_up(HUB_CALL_TIMEOUT)  # while it is down, its folder may be too
-        address = await self._ensure_listener()
+        address = await self._incoming.address()
         published = self._dispatcher.add(name, obj, shape=shape)
         try:
-            data = await self.hub_call("publish", _publish_data(published, address))
+            data = await self.hub_call("publish", publish_data(published, address))
         except BaseException:
             self._dispatcher.remove(name)
             raise
@@ -311,61 +268,6 @@ class Client:
         self._dispatcher.remove(name)
         self._publications.pop(name, None)
         await self.hub_call("unpublish", name)
-
-    async def _ensure_listener(self) -> str:
-        """This client's peer listener (opened on first use, or again if its socket file was
-        removed: a hub that stopped removes the run directory it had created)."""
-        async with self._listener_lock:
-            if self._listener_address is None or not self._listener_in_place():
-                assert self._tg is not None
-                if self._listener_scope is not None:
-                    self._listener_scope.cancel()  # the connections it accepted stay open
-                name = f"peer-{self.process[:24]}-{os.getpid()}-{next(_LISTENERS)}.sock"
-                path = os.path.join(self.rundir, name)
-                listener = await listen_unix(path)
-                self._listener_inode = os.stat(path).st_ino
-                self._listener_scope = anyio.CancelScope()
-                self._tg.start_soon(self._serve_listener, listener, self._listener_scope)
-                self._listener_address = path
-            return self._listener_address
-
-    def _listener_in_place(self) -> bool:
-        try:
-            return os.stat(str(self._listener_address)).st_ino == self._listener_inode
-        except OSError:
-            return False
-
-    async def _serve_listener(self, listener: Listener, scope: anyio.CancelScope) -> None:
-        try:
-            with scope:
-                await listener.serve(self._on_accepted)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await listener.aclose()
-
-    async def _on_accepted(self, stream: ByteStream) -> None:
-        conn = await accept_connection(
-            stream,
-            self.token,
-            {"process": self.process},
-            handler=self._dispatcher,
-            refusals=self._refusals,
-            max_frame=self.max_frame,
-        )
-        if conn is None:
-            return
-        conn.identity = (self.process, self.instance or 0)
-        self._accepted.add(conn)
-        # In the client's task group, not the listener's: a listener replaced after a hub
-        # restart (_ensure_listener) leaves the connections it accepted open.
-        assert self._tg is not None
-        self._tg.start_soon(self._serve_accepted, conn)
-
-    async def _serve_accepted(self, conn: Connection) -> None:
-        try:
-            await conn.run()
-        finally:
-            self._accepted.discard(conn)
 
     # -- looking up ------------------------------------------------------------------------
 
@@ -418,7 +320,7 @@ class Client:
                 await changed.wait()
         if not self._link.up and not self._link.gave_up:
             raise self._link.unreachable(f"no reachable instance of {name!r}")
-        raise _not_found(name, instance, timeout, self.directory.names())
+        raise not_found(name, instance, timeout, self.directory.names())
 
     def existing_connection(self, info: ObjectInfo) -> Connection | None:
         """The shared connection to ``info``'s process if it is open now (no waiting)."""
@@ -473,7 +375,7 @@ class Client:
         if isinstance(pid, int) and self._link.up:
             with anyio.move_on_after(1.0):
                 details = await self.hub_call("exit_info", pid, 0.5) or {}
-        return _crashed(conn, details)
+        return crashed(conn, details)
 
     # -- events from the hub ---------------------------------------------------------------
 
@@ -495,106 +397,6 @@ class Client:
             self._tg.start_soon(fn, *args)
 
 
-class _Control:
-    """What the hub may ask of a client, for test harnesses: call records, fault injection."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def trace(self, on: bool) -> None:
-        client = self._client
-        client.tracer = Tracer(client.process, client.instance or 0) if on else None
-
-    def drain(self) -> list[dict[str, Any]]:
-        tracer = self._client.tracer
-        return [r.to_wire() for r in tracer.drain()] if tracer is not None else []
-
-    def inject(
-        self,
-        target: str,
-        method: str,
-        delay: float = 0.0,
-        error: list[str] | None = None,
-        crash: bool = False,
-    ) -> bool:
-        """Install a fault on a method this process publishes; False if it publishes none."""
-        dispatcher = self._client._dispatcher
-        if target not in dispatcher.objects:
-            return False
-        err = (str(error[0]), str(error[1])) if error else None
-        dispatcher.faults[(target, method)] = Fault(delay, err, crash)
-        return True
-
-    def clear_faults(self) -> None:
-        self._client._dispatcher.faults.clear()
-
-
-def _publish_data(published: Published, address: str) -> dict[str, Any]:
-    """What the hub's ``publish`` takes for an object served at ``address``."""
-    shape = published.shape
-    return {
-        "name": published.name,
-        "address": address,
-        "methods": list(shape.methods),
-        "streams": sorted(shape.streams),
-        "properties": list(shape.properties),
-    }
-
-
-def _check_reachable(name: str, methods: tuple[str, ...]) -> None:
-    """Refuse a method that a proxy could not reach as ``proxy.<method>(...)``."""
-    for method in methods:
-        reason = unreachable(method)
-        if reason is not None:
-            raise HubError(
-                f"cannot publish {name!r}: its method {method!r} could not be called as "
-                f"proxy.{method}(...) because {reason}; rename it, start its name with _ to "
-                f"keep it local, or leave it out with publish(..., hidden=[{method!r}])"
-            )
-
-
 def _default_process_name() -> str:
     name = os.environ.get(_env.PROCESS) or Path(sys.argv[0] or "python").stem
     return name if name and not name.startswith("-") else "python"  # `python -c`: "-c"
-
-
-def _not_found(
-    name: str, instance: int | None, timeout: float | None, names: tuple[str, ...]
-) -> ObjectNotFound:
-    what = f"{name!r}" if instance is None else f"instance {instance} of {name!r}"
-    published = ", ".join(names) if names else "nothing"
-    waited = f"{timeout:.3g}s" if timeout is not None else "ever"
-    head = f"no process published {what} within {waited}"
-    return ObjectNotFound(
-        unknown_name(head, name, names, f"published now: {published}"),
-        name=name,
-        available=names,
-    )
-
-
-def _crashed(conn: Connection, details: dict[str, Any]) -> ProcessCrashed:
-    pid = conn.remote.get("pid")
-    code, sig = details.get("exit_code"), details.get("signal")
-    how = (
-        f"killed by signal {sig}"
-        if sig
-        else f"exited with code {code}"
-        if code is not None
-        else "died"
-    )
-    tail = tuple(details.get("stderr_tail") or ())
-    message = f"process {conn.label} {how} with calls in flight"
-    if details.get("reason"):
-        message += f" ({details['reason']})"
-    if tail:
-        message += "\nlast lines of its stderr:\n" + "\n".join(f"  {line}" for line in tail[-10:])
-    return ProcessCrashed(
-        message,
-        process=str(conn.remote.get("process", "")),
-        instance=int(conn.remote.get("instance") or 0),
-        pid=pid if isinstance(pid, int) else None,
-        exit_code=code,
-        signal=sig,
-        stderr_tail=tail,
-        ended_at=details.get("ended_at"),
-    )
