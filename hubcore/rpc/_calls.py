@@ -1,9 +1,11 @@
 """The calls one end made on a connection: ids, replies, and CANCEL when it stops waiting.
 
 How it works: :meth:`Calls.start` gives each call the next id and a :class:`Pending` slot,
-and queues its CALL. The connection's reader hands every RESULT, ERROR and stream frame to
-:meth:`Calls.on_reply` / :meth:`Calls.on_stream`, which fill the slot and wake its waiter.
-When the waiter gives up first (timeout, cancelled), :meth:`Calls.end` sends a CANCEL.
+and queues its CALL. The caller parks on the slot (:mod:`hubcore.rpc._waiting`: a future and
+a timer on asyncio, the task itself on trio; no task, cancel scope or Event per call). The
+connection's reader hands every RESULT, ERROR and stream frame to :meth:`Calls.on_reply` /
+:meth:`Calls.on_stream`, which fill the slot and wake its waiter. When the waiter gives up
+first (timeout, cancelled), :meth:`Calls.end` sends a CANCEL.
 
 States of a slot: waiting -> done (a reply came) | lost (the connection closed first).
 A reply for an id no longer waited for (it timed out, or was cancelled) is dropped.
@@ -15,13 +17,12 @@ import itertools
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from hubcore._errors import CallNotTaken, CallTimeout
 from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
 from hubcore.protocol._codec import Undecodable
 from hubcore.protocol._framing import unencodable_argument
 from hubcore.rpc._error_frames import raised_error
+from hubcore.rpc._waiting import Waiting
 
 if TYPE_CHECKING:
     from hubcore.rpc._connection import Connection
@@ -32,27 +33,25 @@ __all__ = ("Calls", "Pending")
 class Pending:
     """One call in flight: its reply, or the news that the connection closed."""
 
-    __slots__ = ("done", "error", "event", "items", "lost", "value")
+    __slots__ = ("done", "error", "items", "lost", "value", "waiter")
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
         self.done = False
         self.lost = False
         self.value: Any = None
         self.error: BaseException | None = None
         self.items: deque[Any] | None = None  # a stream's items not yet consumed
-
-    def wake(self) -> None:
-        self.event.set()
+        self.waiter: Any = None  # whoever parks on this slot (see _waiting)
 
 
 class Calls:
     """The calls this end made on ``conn`` and waits for."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, waiting: Waiting) -> None:
         self._conn = conn
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}
+        self.waits = waiting
 
     def start(
         self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], window: int
@@ -88,11 +87,12 @@ class Calls:
         """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
         cid, slot = self.start(target, method, args, kwargs, 0)
         try:
-            with anyio.move_on_after(timeout):
-                await slot.event.wait()
-            return await self._outcome(cid, slot, f"{target}.{method}", timeout)
+            await self.waits.wait(slot, timeout)
         finally:
             self.end(cid, slot)
+        if slot.done and slot.error is None and type(slot.value) is not Undecodable:
+            return slot.value  # the common case, without building the call's name
+        return await self._outcome(cid, slot, f"{target}.{method}", timeout)
 
     async def _outcome(self, cid: int, slot: Pending, what: str, timeout: float | None) -> Any:
         if slot.done:
@@ -132,7 +132,7 @@ class Calls:
             assert type(frame) is Error
             slot.error = raised_error(frame, self._conn.remote.get("process", ""))
         slot.done = True
-        slot.wake()
+        self.waits.wake(slot)
 
     def on_stream(self, frame: StreamItem | StreamEnd) -> None:
         """A stream's next item, or its end, arrived."""
@@ -143,10 +143,10 @@ class Calls:
             slot.items.append(frame.value)
         else:
             slot.done = True
-        slot.wake()
+        self.waits.wake(slot)
 
     def lose_all(self) -> None:
         """The connection closed: every waiter wakes to find its call lost."""
         for slot in self._pending.values():
             slot.lost = True
-            slot.wake()
+            self.waits.wake(slot)

@@ -54,6 +54,7 @@ from hubcore.rpc._calls import Calls
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._serving import Serving
 from hubcore.rpc._streams import STREAM_WINDOW, RemoteStream
+from hubcore.rpc._waiting import AsyncioWaiting, for_running_loop
 from hubcore.transport import ByteStream
 
 __all__ = ("STREAM_WINDOW", "CallHandler", "Connection", "RemoteStream")
@@ -112,8 +113,9 @@ class Connection:
         self.goodbye = False
         self.close_reason = ""
         self.remote_took: int | None = None  # from the other end's GOODBYE: the calls it took
-        self.calls = Calls(self)
-        self.serving = Serving(self)
+        waiting = for_running_loop()
+        self.calls = Calls(self, waiting)
+        self.serving = Serving(self, waiting.loop if isinstance(waiting, AsyncioWaiting) else None)
         self._outbox = Outbox(stream)
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
         self._leaving = False
@@ -150,6 +152,7 @@ class Connection:
                 with anyio.CancelScope(shield=True):
                     await self._farewell(farewell)
                     await self._stream.aclose()
+                    await self.serving.finished()
                 self._finished.set()
 
     async def _farewell(self, data: bytes) -> None:

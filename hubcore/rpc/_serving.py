@@ -1,12 +1,19 @@
 """The calls one end serves on a connection: their tasks, their replies, their stream credits.
 
-How it works: a served call that needs awaiting runs in a task of the connection's task group,
-inside a cancel scope kept by call id, so the caller's CANCEL (or the connection closing)
-cancels it. Replies are encoded here; one that cannot be sent becomes an ERROR instead.
+How it works: a served call that needs awaiting runs in a task of its own, kept by call id, so
+the caller's CANCEL (or the connection closing) cancels it. On asyncio (uvloop too) that is a
+plain loop task, cancelled with ``task.cancel()``: an anyio task and cancel scope per call cost
+more than a small method. On trio it is a task of the connection's task group inside a cancel
+scope. Replies are encoded here; one that cannot be sent becomes an ERROR instead.
+
+Invariant: every task in ``_running`` ends before the connection's ``run`` returns
+(:meth:`Serving.finished`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,20 +30,45 @@ if TYPE_CHECKING:
 
 __all__ = ("Serving",)
 
+log = logging.getLogger("hubcore.rpc")
+
 
 class Serving:
-    """The calls ``conn`` serves: running tasks by call id, replies, stream credits."""
+    """The calls ``conn`` serves: running tasks by call id, replies, stream credits.
 
-    def __init__(self, conn: Connection) -> None:
+    :param loop: the asyncio loop the connection runs on; None on trio.
+    """
+
+    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop | None) -> None:
         self._conn = conn
-        self._running: dict[int, anyio.CancelScope] = {}
+        self._loop = loop
+        self._running: dict[int, anyio.CancelScope | asyncio.Task[None]] = {}
         self._credits = Credits()
 
     def spawn(self, tg: anyio.abc.TaskGroup, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
-        """Run a served call in its own task of ``tg``, cancellable by the caller's CANCEL."""
+        """Run a served call in its own task (on trio, one of ``tg``), cancellable by the
+        caller's CANCEL."""
+        if self._loop is not None:
+            self._running[cid] = self._loop.create_task(self._serve_task(cid, fn))
+            return
         scope = anyio.CancelScope()
         self._running[cid] = scope
         tg.start_soon(self._serve_one, cid, scope, fn)
+
+    async def _serve_task(self, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await fn()
+        except Exception:  # served calls answer their own errors: this is a bug here
+            log.exception("%s: serving call %d failed", self._conn.label, cid)
+        finally:
+            self._running.pop(cid, None)
+            self._credits.forget(cid)
+
+    async def finished(self) -> None:
+        """Wait until every served call's task has ended (after :meth:`close` cancelled them)."""
+        tasks = [t for t in self._running.values() if isinstance(t, asyncio.Task)]
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _serve_one(
         self, cid: int, scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]]
@@ -50,14 +82,14 @@ class Serving:
 
     def cancel(self, cid: int) -> None:
         """The caller sent CANCEL: stop ``cid`` if it runs in a task."""
-        scope = self._running.get(cid)
-        if scope is not None:
-            scope.cancel()
+        running = self._running.get(cid)
+        if running is not None:
+            running.cancel()
 
     def close(self) -> None:
         """The connection closed: cancel every running call, wake every waiting producer."""
-        for scope in self._running.values():
-            scope.cancel()
+        for running in self._running.values():
+            running.cancel()
         self._credits.wake_all()
 
     def send_result(self, cid: int, value: Any, what: str = "result") -> None:

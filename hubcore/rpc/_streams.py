@@ -62,9 +62,7 @@ class RemoteStream:
                 raise StopAsyncIteration
             if slot.done or slot.lost:
                 await self._finish()
-            slot.event = anyio.Event()
-            with anyio.move_on_after(self._timeout):
-                await slot.event.wait()
+            await self._conn.calls.waits.wait(slot, self._timeout)
             if not (slot.items or slot.done or slot.lost):
                 await self.aclose()
                 raise CallTimeout(f"{self._what} sent no item within {self._timeout}s")
