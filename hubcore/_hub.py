@@ -63,6 +63,7 @@ class Hub(CallHandler):
         self._exits: dict[int, dict[str, Any]] = {}
         self._exited = Changes()  # a process exit was recorded
         self._watchers: set[Connection] = set()
+        self.closing = False  # serve_hub is ending: its connections close with it
         self._owned: dict[Connection, list[ObjectInfo]] = {}
         # Generations are unique across the hub's restarts too (clients remember the ones they
         # saw): they count from the time the hub started, in microseconds.
@@ -197,7 +198,8 @@ class Hub(CallHandler):
 
     def _withdraw(self, info: ObjectInfo) -> None:
         self.directory.remove(info)
-        self._broadcast("unpublished", info.to_wire())
+        if not self.closing:  # a hub going away unpublishes nothing: clients keep their mirror
+            self._broadcast("unpublished", info.to_wire())
 
     def _broadcast(self, event: str, data: Any) -> None:
         for conn in list(self._watchers):
@@ -303,8 +305,11 @@ async def serve_hub(
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, hub._on_stream)
             log.info("hub listening at %s", path)
-            yield hub
-            tg.cancel_scope.cancel()
+            try:
+                yield hub
+            finally:
+                hub.closing = True
+                tg.cancel_scope.cancel()
     finally:
         await listener.aclose()
         _cleanup(token_file, Path(path).parent if created else None)

@@ -3,7 +3,9 @@
 How it works: :func:`encode_frame` turns a frame (:mod:`hubcore.protocol._frames`) into bytes,
 refusing frames above the size limit; :class:`FrameDecoder` is fed whatever bytes arrived and
 returns every complete frame, keeping the tail of a partial one. One receive buffer per
-connection, parsed in place: a read that brings many frames costs one call, not one per frame.
+connection, which a transport may read into directly, parsed in place: a read that brings many
+frames costs one call, not one per frame, and a large frame is received once, in a buffer of
+its size.
 
 Invariants: a decoder that raised :class:`ProtocolError` is poisoned (the connection must be
 closed). Nothing here awaits or blocks: a blocking client uses the same two pieces.
@@ -11,6 +13,7 @@ closed). Nothing here awaits or blocks: a blocking client uses the same two piec
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any, TypeAlias, get_args
 
@@ -48,6 +51,10 @@ __all__ = (
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = 4
+BUFFER_START = 16 * 1024  # a decoder's receive buffer at first: small, one per connection
+BUFFER_GROWN = 256 * 1024  # the most it grows to for bursts of small frames
+BUFFER_MIN_ROOM = 2048  # less room than this at the end: move the unparsed bytes to the front
+_LENGTH = struct.Struct(">I")
 
 #: Every frame that can be sent.
 Frame: TypeAlias = (
@@ -100,43 +107,107 @@ def encode_frame(
 
 
 class FrameDecoder:
-    """Turns a byte stream into frames. Feed it bytes, get back complete frames."""
+    """Turns a byte stream into frames, in one reused receive buffer.
+
+    Two ways in: :meth:`feed` bytes and get back the frames they complete, or let a transport
+    write straight into the buffer (:meth:`get_buffer`, then :meth:`buffer_updated` with how
+    many bytes it wrote: the two calls of ``asyncio.BufferedProtocol``) and take the complete
+    frames with :meth:`frames`.
+
+    The buffer starts small, doubles while reads fill it, and is replaced by one sized for a
+    frame larger than itself, so that a large frame is received in place, once; after it the
+    buffer goes back to its starting size. It is never resized in place: a transport may still
+    hold a view of it.
+    """
 
     def __init__(self, *, codec: Codec = DEFAULT_CODEC, max_size: int = DEFAULT_MAX_FRAME) -> None:
         self._codec = codec
         self.max_size = max_size
-        self._buf = bytearray()
+        self._buf = bytearray(BUFFER_START)
+        self._start = 0  # the first byte not yet parsed
+        self._end = 0  # the end of the bytes received
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buf)
+        return self._end - self._start
 
-    def feed(self, data: bytes) -> list[Incoming]:
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Where the next received bytes go (never empty).
+
+        :param sizehint: ignored (``asyncio.BufferedProtocol`` passes one).
+        """
+        buf, start, end = self._buf, self._start, self._end
+        room = len(buf) - end
+        if room == 0 or (room < BUFFER_MIN_ROOM and start):
+            size = len(buf)
+            if 2 * (end - start) > size:  # reads keep filling it: a burst
+                size = 2 * size if size < BUFFER_GROWN else 2 * (end - start)
+            self._move(start, end, size)
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` bytes were written at the start of the last :meth:`get_buffer`."""
+        self._end += nbytes
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Incoming]:
         """Add received bytes and return every frame they complete.
 
         :raises ProtocolError: the bytes are not valid frames; the decoder must be discarded.
-        :return: complete frames in order (possibly empty); a CALL whose fields are wrong comes
-            out as a :class:`~hubcore.protocol.BadCall`, to be answered with an error.
+        :return: complete frames in order (possibly empty); see :meth:`frames`.
         """
-        buf = self._buf
-        buf += data
         frames: list[Incoming] = []
-        pos, end = 0, len(buf)
+        view = memoryview(data)
+        while True:
+            room = self.get_buffer()
+            n = min(len(room), len(view))
+            room[:n] = view[:n]
+            self.buffer_updated(n)
+            view = view[n:]
+            if not view:
+                return frames + self.frames() if frames else self.frames()
+            frames += self.frames()  # makes room
+
+    def frames(self) -> list[Incoming]:
+        """Every complete frame received and not yet returned, in order.
+
+        :raises ProtocolError: the bytes are not valid frames; the decoder must be discarded.
+        :return: the frames (possibly none); a CALL whose fields are wrong comes out as a
+            :class:`~hubcore.protocol.BadCall`, to be answered with an error.
+        """
+        buf, pos, end = self._buf, self._start, self._end
+        frames: list[Incoming] = []
         while end - pos >= HEADER:
-            size = int.from_bytes(buf[pos : pos + HEADER], "big")
+            (size,) = _LENGTH.unpack_from(buf, pos)
             if size > self.max_size:
                 raise ProtocolError(
                     f"peer announced a frame of {size} bytes, above the limit of {self.max_size}"
                 )
-            if end - pos - HEADER < size:
-                break
             start = pos + HEADER
+            if end - start < size:
+                if HEADER + size > len(buf):  # a large frame: receive it into a buffer its size
+                    self._move(pos, end, HEADER + size)
+                    return frames
+                break
             frames.append(self._decode(memoryview(buf)[start : start + size]))
             pos = start + size
-        if pos:
-            del buf[:pos]
+        self._start = pos
+        if pos == end:
+            self._start = self._end = 0
+            if len(buf) > BUFFER_GROWN:  # the large frame is done: let its buffer go
+                self._buf = bytearray(BUFFER_START)
         return frames
+
+    def _move(self, start: int, end: int, size: int) -> None:
+        """Put the unparsed bytes at the front of a buffer of ``size`` bytes (a new one: a
+        transport may still hold a view of the old)."""
+        if size == len(self._buf) and start:
+            self._buf[: end - start] = self._buf[start:end]  # same size: no resize
+        elif size != len(self._buf):
+            buf = bytearray(size)
+            buf[: end - start] = memoryview(self._buf)[start:end]
+            self._buf = buf
+        self._start, self._end = 0, end - start
 
     def _decode(self, body: memoryview) -> Incoming:
         try:

@@ -1,11 +1,15 @@
 """One connection between two processes: its life, and where each incoming frame goes.
 
-How it works: :meth:`Connection.run` owns a task group with the reader loop (and, for streams
-that cannot queue bytes themselves, the writer task of :class:`~hubcore.rpc._outbox.Outbox`).
-The reader feeds whatever arrives into one :class:`FrameDecoder` and handles every complete
-frame synchronously: a RESULT wakes its waiting caller (:class:`~hubcore.rpc._calls.Calls`), a
-CALL goes to the handler (which runs plain methods inline and spawns a task only for
-coroutines, :class:`~hubcore.rpc._serving.Serving`). Writers never await the socket.
+How it works: :meth:`Connection.run` owns a task group with the reader (and, for streams that
+cannot queue bytes themselves, the writer task of :class:`~hubcore.rpc._outbox.Outbox`). The
+stream reads straight into the buffer of one :class:`FrameDecoder` (``receive_into``), and the
+connection handles every complete frame synchronously as the bytes arrive: on asyncio from the
+loop's read callback, with no task in between. A RESULT wakes its waiting caller
+(:class:`~hubcore.rpc._calls.Calls`), a CALL goes to the handler (which runs plain methods
+inline and spawns a task only for coroutines, :class:`~hubcore.rpc._serving.Serving`). Writers
+never await the socket. The outbox is corked while a batch of frames is handled, so the
+replies to a batch of calls leave in one write; on asyncio, when a batch woke several
+callers, it stays corked until they have run, so their next calls leave together too.
 
 Both ends may call: calls we made live in ``calls`` and calls we serve in ``serving``, so
 their ids never collide.
@@ -66,6 +70,21 @@ FAREWELL_TIMEOUT = 0.5  # seconds to tell a peer that broke the protocol why it 
 CLOSE_TIMEOUT = 1.0  # seconds aclose() waits for the queue to drain and the peer's EOF
 
 
+class _Receiver:
+    """What the stream reads into: the decoder's buffer; each read calls ``received``."""
+
+    __slots__ = ("_decoder", "_received", "get_buffer")
+
+    def __init__(self, decoder: FrameDecoder, received: Callable[[], None]) -> None:
+        self._decoder = decoder
+        self._received = received
+        self.get_buffer = decoder.get_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._decoder.buffer_updated(nbytes)
+        self._received()
+
+
 class CallHandler(Protocol):
     """The serving side of a connection (published objects, or the hub)."""
 
@@ -114,8 +133,9 @@ class Connection:
         self.close_reason = ""
         self.remote_took: int | None = None  # from the other end's GOODBYE: the calls it took
         waiting = for_running_loop()
+        self._loop = waiting.loop if isinstance(waiting, AsyncioWaiting) else None
         self.calls = Calls(self, waiting)
-        self.serving = Serving(self, waiting.loop if isinstance(waiting, AsyncioWaiting) else None)
+        self.serving = Serving(self, self._loop)
         self._outbox = Outbox(stream)
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
         self._leaving = False
@@ -163,12 +183,27 @@ class Connection:
                     await self._stream.send(data)
 
     async def _reader(self) -> None:
-        while not self.closed:
-            data = await self._stream.receive()
-            if not data:
-                self.close_reason = self.close_reason or "the other end closed the connection"
-                return
-            self._handle_all(self._decoder.feed(data))
+        await self._stream.receive_into(_Receiver(self._decoder, self._received))
+        self.close_reason = self.close_reason or "the other end closed the connection"
+
+    def _received(self) -> None:
+        """Bytes arrived in the decoder's buffer: handle the frames they complete.
+
+        :raises ProtocolError: they are not valid frames (the stream stops reading).
+        """
+        frames = self._decoder.frames()
+        if not frames or self.closed:
+            return
+        outbox = self._outbox
+        outbox.cork()
+        woke = 0
+        try:
+            woke = self._handle_all(frames)
+        finally:
+            if woke > 1 and self._loop is not None:
+                self._loop.call_soon(outbox.uncork)  # after the callers it woke have run
+            else:
+                outbox.uncork()
 
     async def _writer(self) -> None:
         try:
@@ -243,15 +278,19 @@ class Connection:
 
     # -- incoming frames -------------------------------------------------------------------
 
-    def _handle_all(self, frames: list[Incoming]) -> None:
+    def _handle_all(self, frames: list[Incoming]) -> int:
+        """Handle received frames in order; return how many were results (callers woken)."""
+        results = 0
         for frame in frames:
             # The two frames of every call first: exact type checks, no pattern matching.
             if type(frame) is Result:
                 self.calls.on_reply(frame)
+                results += 1
             elif type(frame) is Call:
                 self._on_call(frame)
             else:
                 self._on_other(frame)
+        return results
 
     def _on_call(self, frame: Call) -> None:
         if self._leaving:

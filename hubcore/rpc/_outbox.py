@@ -1,9 +1,12 @@
 """The write path of a connection: encoded frames queued without awaiting, sent together.
 
-How it works: :meth:`Outbox.write` never blocks. Streams that can queue bytes without a task
-(asyncio transports, ``write_nowait``) take them at once and coalesce them per loop step;
-otherwise the bytes wait in a list that :meth:`Outbox.pump`, the writer task, flushes in one
-``send``, so frames produced together leave together.
+How it works: :meth:`Outbox.write` never blocks. Streams that can take bytes without a task
+(asyncio transports, ``write_nowait``) get them at once: an idle call's CALL leaves in the same
+loop step, with no flush scheduled. Frames produced together are coalesced by *corking*: while
+corked, writes wait in a list, and :meth:`uncork` hands them to the stream in one write (the
+connection corks around every batch of frames it handles, so the replies of a batch of calls
+leave in one system call). Streams without ``write_nowait`` (trio's, memory pairs without it)
+get their bytes from :meth:`pump`, the writer task, which sends what is queued in one ``send``.
 
 States: open -> failed (a send raised; every later write is dropped). ``drained`` is set
 whenever nothing waits to be sent.
@@ -27,6 +30,7 @@ class Outbox:
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
         self._queue: list[bytes] = []
+        self._corked = False
         self._wake = anyio.Event()
         self.drained = anyio.Event()
         self.drained.set()
@@ -43,10 +47,32 @@ class Outbox:
         """Queue encoded bytes (never blocks; dropped once the outbox is closed or failed)."""
         if self.closed or self.failed:
             return
-        if self._write_nowait is not None:
+        if self._corked:
+            self._queue.append(data)
+        elif self._write_nowait is not None:
             self._write_nowait(data)
+        else:
+            self._queue.append(data)
+            self._queued()
+
+    def cork(self) -> None:
+        """Hold writes until :meth:`uncork`, to send them together."""
+        self._corked = True
+
+    def uncork(self) -> None:
+        """Send what was written since :meth:`cork`, in one write."""
+        if not self._corked:
             return
-        self._queue.append(data)
+        self._corked = False
+        if not self._queue or self.closed or self.failed:
+            return
+        if self._write_nowait is None:
+            self._queued()
+            return
+        out, self._queue = self._queue, []
+        self._write_nowait(out[0] if len(out) == 1 else b"".join(out))
+
+    def _queued(self) -> None:
         if self.drained.is_set():
             self.drained = anyio.Event()
         self._wake.set()
@@ -73,4 +99,5 @@ class Outbox:
     def close(self) -> None:
         """Take no more writes; whoever waits for ``drained`` stops waiting."""
         self.closed = True
+        self._queue.clear()
         self.drained.set()

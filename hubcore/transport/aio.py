@@ -2,9 +2,11 @@
 
 anyio's socket stream waits for readability through the selector on every receive (about
 four times the system calls of asyncio's transports, and a formatted KeyError per wait), so
-on asyncio the bytes come from ``asyncio.Protocol.data_received`` instead. Writes made in one
-event-loop step are coalesced into one ``transport.write`` by a ``call_soon`` flush, without a
-writer task. trio keeps the anyio implementation (:mod:`hubcore.transport.unix`).
+on asyncio the bytes come from ``asyncio.BufferedProtocol`` instead: the loop reads straight
+into the receiver's buffer and hands it the bytes from its read callback, with no task woken in
+between (``receive_into``). Writes go to ``transport.write`` at once, without a writer task;
+the connection above coalesces the ones it makes together. trio keeps its own implementation
+(:mod:`hubcore.transport.unix`).
 
 A write that fails (the other end has closed) makes the loop drop the socket with bytes still
 unread in it, among them the other end's last frames (its GOODBYE). So each stream holds a
@@ -26,13 +28,15 @@ import anyio
 
 from hubcore._errors import ConnectionLost, reason
 from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
-from hubcore.transport.base import ByteStream
+from hubcore.transport.base import ByteStream, Receiver, feed_receiver
 from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
 __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
+SCRATCH_SIZE = 64 * 1024  # the read buffer before a receiver gives its own (the handshake)
 
-class _Protocol(asyncio.Protocol):
+
+class _Protocol(asyncio.BufferedProtocol):
     def __init__(self) -> None:
         self.stream: AsyncioStream | None = None
 
@@ -40,9 +44,13 @@ class _Protocol(asyncio.Protocol):
         # uvloop's transports have asyncio.Transport's methods without being its subclass.
         self.stream = AsyncioStream(cast(asyncio.Transport, transport))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
         assert self.stream is not None
-        self.stream._received(data)
+        return self.stream._get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self.stream is not None
+        self.stream._buffer_updated(nbytes)
 
     def eof_received(self) -> bool:
         assert self.stream is not None
@@ -63,19 +71,26 @@ class _Protocol(asyncio.Protocol):
 
 
 class AsyncioStream:
-    """A connected Unix socket as a :class:`ByteStream`, on asyncio transports."""
+    """A connected Unix socket as a :class:`ByteStream`, on asyncio transports.
+
+    The loop reads into a buffer it asks for (``asyncio.BufferedProtocol``): a scratch buffer
+    of the stream's while ``receive`` is used (the handshake), the receiver's own once
+    ``receive_into`` gave one, so bytes are parsed where the kernel put them.
+    """
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._chunks: list[bytes] = []
+        self._scratch: bytearray | None = None
+        self._receiver: Receiver | None = None
+        self._refused: Exception | None = None  # what the receiver raised
         self._waiter: asyncio.Future[None] | None = None
         self._eof = False
         self._lost: Exception | None = None
         self._closed = False
         self._paused = False
         self._drain: asyncio.Future[None] | None = None
-        self._pending: list[bytes] = []
         self._sock = transport.get_extra_info("socket")
         self._credentials = peer_credentials(self._sock) if self._sock else Credentials()
         # Keeps the socket readable after the loop closed its own descriptor (see above).
@@ -90,8 +105,29 @@ class AsyncioStream:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _received(self, data: bytes) -> None:
-        self._chunks.append(data)
+    def _get_buffer(self, sizehint: int) -> memoryview:
+        if self._receiver is not None:
+            return self._receiver.get_buffer(sizehint)
+        if self._scratch is None:
+            self._scratch = bytearray(SCRATCH_SIZE)
+        return memoryview(self._scratch)
+
+    def _buffer_updated(self, nbytes: int) -> None:
+        receiver = self._receiver
+        if receiver is None:
+            assert self._scratch is not None
+            self._chunks.append(bytes(memoryview(self._scratch)[:nbytes]))
+            self._wake(self._waiter)
+            return
+        try:
+            receiver.buffer_updated(nbytes)
+        except Exception as exc:  # it refused the bytes (a protocol violation): stop reading
+            self._refuse(exc)
+
+    def _refuse(self, exc: Exception) -> None:
+        self._refused = self._refused or exc
+        self._receiver = None
+        self.pause_reading()
         self._wake(self._waiter)
 
     def _keep_spare(self) -> None:
@@ -124,7 +160,14 @@ class AsyncioStream:
         self._spare.setblocking(False)
         with contextlib.suppress(OSError):  # nothing more (EAGAIN), or reset after the data
             while data := self._spare.recv(RECEIVE_SIZE):
-                self._chunks.append(data)
+                if self._receiver is None:
+                    self._chunks.append(data)
+                    continue
+                try:
+                    feed_receiver(self._receiver, data)
+                except Exception as exc:
+                    self._refuse(exc)
+                    return
 
     def _resume(self) -> None:
         self._paused = False
@@ -142,31 +185,62 @@ class AsyncioStream:
         self._chunks.clear()
         return data
 
-    def write_nowait(self, data: bytes) -> None:
-        """Queue bytes; everything queued in this loop step leaves in one write."""
-        if not self._pending:
-            self._keep_spare()
-            self._loop.call_soon(self._flush)
-        self._pending.append(data)
+    async def receive_into(self, receiver: Receiver) -> None:
+        """From now on, received bytes go into ``receiver`` from the loop's read callback;
+        return at the end of the stream (see :class:`ByteStream`).
 
-    def _flush(self) -> None:
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
-        if not self._closed and not self._transport.is_closing():
-            self._transport.write(data)
+        :raises ConnectionLost: the connection broke.
+        """
+        self._receiver, self._scratch = receiver, None
+        if self._chunks:  # what came through receive()'s buffer and was not taken
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            feed_receiver(receiver, data)
+        while self._refused is None and not self._eof:
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        if self._refused is not None:
+            raise self._refused
+        if self._lost is not None:
+            raise ConnectionLost(f"receive failed: {reason(self._lost)}")
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (the sender is held back by the kernel's buffers)."""
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`."""
+        if not self._transport.is_closing() and self._refused is None:
+            self._transport.resume_reading()
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the transport's write buffer is above its high-water mark."""
+        return self._paused
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below its low-water mark (or the connection ended)."""
+        while self._paused and not self._closed:
+            self._drain = self._loop.create_future()
+            await self._drain
+
+    def write_nowait(self, data: bytes | memoryview) -> None:
+        """Write now, without waiting: the transport buffers what the socket does not take."""
+        if self._closed or self._transport.is_closing():
+            return
+        if self._spare is None:
+            self._keep_spare()
+        self._transport.write(data)
 
     async def send(self, data: bytes) -> None:
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send failed: the connection is closed")
         self._keep_spare()
         self._transport.write(data)
-        if self._paused:
-            self._drain = self._loop.create_future()
-            await self._drain
+        await self.drain()
 
     async def send_eof(self) -> None:
-        if self._pending:
-            self._flush()
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send_eof failed: the connection is closed")
         self._keep_spare()

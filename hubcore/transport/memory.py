@@ -30,6 +30,7 @@ import anyio
 import anyio.lowlevel
 
 from hubcore._errors import ConnectionLost
+from hubcore.transport.base import Receiver, feed_receiver
 from hubcore.transport.unix import Credentials
 
 __all__ = ("MemoryStream", "memory_stream_pair")
@@ -87,6 +88,7 @@ class MemoryStream:
         self._in = incoming
         self._out = outgoing
         self._credentials = Credentials(pid=os.getpid(), uid=os.getuid())
+        self._reading: anyio.Event | None = None  # set while reading is paused
         self.closed = False
 
     @property
@@ -100,6 +102,31 @@ class MemoryStream:
         :raises ConnectionLost: this end is closed.
         """
         return await self._in.take()
+
+    async def receive_into(self, receiver: Receiver) -> None:
+        """Hand everything that arrives to ``receiver`` until the other end's data ends.
+
+        :raises ConnectionLost: this end is closed.
+        """
+        while True:
+            while self._reading is not None:  # paused
+                await self._reading.wait()
+            data = await self._in.take()
+            if not data:
+                return
+            feed_receiver(receiver, data)
+
+    def pause_reading(self) -> None:
+        """Take nothing more from the pipe until :meth:`resume_reading` (it keeps filling:
+        a pipe has no size limit)."""
+        if self._reading is None:
+            self._reading = anyio.Event()
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`."""
+        if self._reading is not None:
+            self._reading.set()
+            self._reading = None
 
     async def send(self, data: bytes) -> None:
         """Hand ``data`` to the other end (never blocks: the pipe has no size limit).

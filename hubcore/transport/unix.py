@@ -14,7 +14,7 @@ import anyio.abc
 
 from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
 from hubcore.transport._mapping import map_exceptions
-from hubcore.transport.base import ByteStream
+from hubcore.transport.base import ByteStream, Receiver, feed_receiver
 
 __all__ = (
     "Credentials",
@@ -54,6 +54,7 @@ class UnixStream:
         self._stream = stream
         raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         self._credentials = peer_credentials(raw)
+        self._reading: anyio.Event | None = None  # set while reading is paused
 
     @property
     def credentials(self) -> Credentials:
@@ -66,6 +67,30 @@ class UnixStream:
                 return await self._stream.receive(RECEIVE_SIZE)
             except anyio.EndOfStream:
                 return b""
+
+    async def receive_into(self, receiver: Receiver) -> None:
+        """Hand everything that arrives to ``receiver`` until the end of the stream.
+
+        :raises ConnectionLost: the connection broke.
+        """
+        while True:
+            while self._reading is not None:  # paused
+                await self._reading.wait()
+            data = await self.receive()
+            if not data:
+                return
+            feed_receiver(receiver, data)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket until :meth:`resume_reading`."""
+        if self._reading is None:
+            self._reading = anyio.Event()
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`."""
+        if self._reading is not None:
+            self._reading.set()
+            self._reading = None
 
     async def send(self, data: bytes) -> None:
         with map_exceptions("send failed"):

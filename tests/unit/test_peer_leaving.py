@@ -16,6 +16,7 @@ import pytest
 from hubcore._errors import CallNotTaken, ConnectionLost
 from hubcore.protocol import Call, Frame, FrameDecoder, Goodbye, Incoming, Result, encode_frame
 from hubcore.rpc._connection import Connection
+from hubcore.transport.base import Receiver, feed_receiver
 from hubcore.transport.unix import Credentials
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -56,6 +57,16 @@ class ScriptedStream:
             return await self._out.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return b""
+
+    async def receive_into(self, receiver: Receiver) -> None:
+        while data := await self.receive():
+            feed_receiver(receiver, data)
+
+    def pause_reading(self) -> None:
+        pass  # the script says what it says: nothing to hold back
+
+    def resume_reading(self) -> None:
+        pass
 
     async def send(self, data: bytes) -> None:
         if self.broken:
