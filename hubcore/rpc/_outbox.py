@@ -6,7 +6,9 @@ loop step, with no flush scheduled. Frames produced together are coalesced by *c
 corked, writes wait in a list, and :meth:`uncork` hands them to the stream in one write (the
 connection corks around every batch of frames it handles, so the replies of a batch of calls
 leave in one system call). Streams without ``write_nowait`` (trio's, memory pairs without it)
-get their bytes from :meth:`pump`, the writer task, which sends what is queued in one ``send``.
+get their bytes from :meth:`pump`, the writer task, which sends what is queued in one ``send``;
+a stream that sends at once what the socket takes but queues the rest (trio's) has its own
+writer, which :meth:`pump` runs.
 
 States: open -> failed (a send raised; every later write is dropped). ``drained`` is set
 whenever nothing waits to be sent.
@@ -14,7 +16,7 @@ whenever nothing waits to be sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -37,11 +39,13 @@ class Outbox:
         self.failed = False
         self.closed = False
         self._write_nowait: Callable[[bytes], None] | None = getattr(stream, "write_nowait", None)
+        # A stream that queues what the socket does not take, and needs a task to send it.
+        self._run_writer: Callable[[], Awaitable[None]] | None = getattr(stream, "run_writer", None)
 
     @property
     def needs_pump(self) -> bool:
-        """Whether a task must run :meth:`pump` (the stream cannot queue bytes itself)."""
-        return self._write_nowait is None
+        """Whether a task must run :meth:`pump` (the stream cannot send bytes by itself)."""
+        return self._write_nowait is None or self._run_writer is not None
 
     def write(self, data: bytes) -> None:
         """Queue encoded bytes (never blocks; dropped once the outbox is closed or failed)."""
@@ -82,6 +86,12 @@ class Outbox:
 
         :raises ConnectionLost: a send failed; the outbox takes no more writes.
         """
+        if self._run_writer is not None:
+            try:
+                await self._run_writer()
+            except ConnectionLost:
+                self.failed = True
+                raise
         try:
             while True:
                 await self._wake.wait()
