@@ -58,7 +58,7 @@ from hubcore.rpc._calls import Calls
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._serving import Serving
 from hubcore.rpc._streams import STREAM_WINDOW, RemoteStream
-from hubcore.rpc._waiting import AsyncioWaiting, for_running_loop
+from hubcore.rpc._waiting import AsyncioWaiting, TrioWaiting, for_running_loop
 from hubcore.transport import ByteStream
 
 __all__ = ("STREAM_WINDOW", "CallHandler", "Connection", "RemoteStream")
@@ -132,7 +132,7 @@ class Connection:
         self.goodbye = False
         self.close_reason = ""
         self.remote_took: int | None = None  # from the other end's GOODBYE: the calls it took
-        waiting = for_running_loop()
+        self._waiting = waiting = for_running_loop()
         self._loop = waiting.loop if isinstance(waiting, AsyncioWaiting) else None
         self.calls = Calls(self, waiting)
         self.serving = Serving(self, self._loop)
@@ -155,6 +155,8 @@ class Connection:
             self._tg = tg
             if self._outbox.needs_pump:
                 tg.start_soon(self._writer)
+            if isinstance(self._waiting, TrioWaiting):
+                tg.start_soon(self._waiting.run_timer)  # the timeouts of calls on trio
             task_status.started()
             try:
                 self._handle_all(self._early)

@@ -6,8 +6,8 @@ reader called ``waiting.wake(slot)``, or when ``timeout`` seconds passed; the ca
 the slot to tell which. Nothing is made per wait but the parking itself:
 
 - on asyncio (uvloop too): one future, and with a timeout one ``loop.call_at`` timer;
-- on trio: the task parks with ``wait_task_rescheduled``, inside a cancel scope when there is
-  a timeout.
+- on trio: the task parks with ``wait_task_rescheduled``; a timeout is an entry in a heap that
+  one timer task per connection watches (:meth:`TrioWaiting.run_timer`).
 
 No anyio cancel scope, Event or backend lookup per call: the backend and the loop are found once,
 when the connection is made (inside the loop that runs it). Cancelling the parked task (an outer
@@ -21,6 +21,9 @@ twice (or after the waiter gave up) wakes nobody.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
 from typing import Any, Protocol
 
 from hubcore.transport._backend import running_backend
@@ -83,36 +86,86 @@ def _expire(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class TrioWaiting:
-    """The task itself parks (``wait_task_rescheduled``); trio's own cancel scope times it out.
+class _Parked:
+    """One parked trio task: what a slot's ``waiter`` holds on trio (one per wait, so that the
+    timer of an earlier wait cannot wake a later one)."""
 
-    trio is imported here only, inside a trio run: hubcore does not depend on it otherwise.
+    __slots__ = ("slot", "task")
+
+    def __init__(self, task: Any, slot: Parked) -> None:
+        self.task = task
+        self.slot = slot
+
+    def abort(self, _raise_cancel: Any) -> Any:
+        import trio
+
+        if self.slot.waiter is self:  # cancelled: the reader must not reschedule it as well
+            self.slot.waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class TrioWaiting:
+    """The task itself parks (``wait_task_rescheduled``); timeouts come from one timer task
+    per connection (:meth:`run_timer`) and a heap of deadlines, because a trio cancel scope
+    with a deadline costs about as much as the rest of a call.
+
+    The heap keeps the deadlines of waits that ended already, and is rebuilt without them
+    once they outnumber the live ones (so a wait costs O(1), amortised). trio is imported
+    here only, inside a trio run: hubcore does not depend on it otherwise.
     """
 
     def __init__(self) -> None:
         import trio
 
         self._trio = trio
+        self._heap: list[tuple[float, int, _Parked]] = []
+        self._seq = itertools.count()
+        self._live = 0  # waits with a deadline, parked now
+        self._timer: trio.CancelScope | None = None  # the timer task's sleep
 
     async def wait(self, slot: Parked, timeout: float | None) -> None:
         lowlevel = self._trio.lowlevel
-        slot.waiter = lowlevel.current_task()
-
-        def abort(_raise_cancel: Any) -> Any:
-            slot.waiter = None  # cancelled: the reader must not reschedule it as well
-            return lowlevel.Abort.SUCCEEDED
-
+        parked = slot.waiter = _Parked(lowlevel.current_task(), slot)
+        if timeout is None:
+            try:
+                await lowlevel.wait_task_rescheduled(parked.abort)
+            finally:
+                slot.waiter = None
+            return
+        self._arm(self._trio.current_time() + timeout, parked)
         try:
-            if timeout is None:
-                await lowlevel.wait_task_rescheduled(abort)
-            else:
-                with self._trio.move_on_after(timeout):
-                    await lowlevel.wait_task_rescheduled(abort)
+            await lowlevel.wait_task_rescheduled(parked.abort)
         finally:
             slot.waiter = None
+            self._live -= 1
 
     def wake(self, slot: Parked) -> None:
-        task = slot.waiter
-        if task is not None:
+        parked = slot.waiter
+        if parked is not None:
             slot.waiter = None
-            self._trio.lowlevel.reschedule(task)
+            self._trio.lowlevel.reschedule(parked.task)
+
+    def _arm(self, deadline: float, parked: _Parked) -> None:
+        heap = self._heap
+        if len(heap) > 2 * self._live + 64:
+            heap[:] = [entry for entry in heap if entry[2].slot.waiter is entry[2]]
+            heapq.heapify(heap)
+        self._live += 1
+        heapq.heappush(heap, (deadline, next(self._seq), parked))
+        if self._timer is not None and deadline < self._timer.deadline:
+            self._timer.deadline = deadline
+
+    async def run_timer(self) -> None:
+        """Wake the waits whose deadline passed, until cancelled (the connection runs it)."""
+        trio, heap = self._trio, self._heap
+        while True:
+            with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as timer:
+                self._timer = timer
+                await trio.sleep_forever()
+            self._timer = None
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                parked = heapq.heappop(heap)[2]
+                if parked.slot.waiter is parked:
+                    parked.slot.waiter = None
+                    trio.lowlevel.reschedule(parked.task)
