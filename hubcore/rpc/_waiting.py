@@ -88,19 +88,24 @@ def _expire(future: asyncio.Future[None]) -> None:
 
 class _Parked:
     """One parked trio task: what a slot's ``waiter`` holds on trio (one per wait, so that the
-    timer of an earlier wait cannot wake a later one)."""
+    timer of an earlier wait cannot wake a later one). Once the wait ends it lets go of the
+    slot: the heap may keep it a while, and must not keep the slot's value alive with it."""
 
     __slots__ = ("slot", "task")
 
     def __init__(self, task: Any, slot: Parked) -> None:
         self.task = task
-        self.slot = slot
+        self.slot: Parked | None = slot
+
+    def parked(self) -> bool:
+        """Whether its task still waits on its slot."""
+        return self.slot is not None and self.slot.waiter is self
 
     def abort(self, _raise_cancel: Any) -> Any:
         import trio
 
-        if self.slot.waiter is self:  # cancelled: the reader must not reschedule it as well
-            self.slot.waiter = None
+        if self.slot is not None and self.slot.waiter is self:
+            self.slot.waiter = None  # cancelled: the reader must not reschedule it as well
         return trio.lowlevel.Abort.SUCCEEDED
 
 
@@ -136,7 +141,7 @@ class TrioWaiting:
         try:
             await lowlevel.wait_task_rescheduled(parked.abort)
         finally:
-            slot.waiter = None
+            slot.waiter = parked.slot = None
             self._live -= 1
 
     def wake(self, slot: Parked) -> None:
@@ -148,7 +153,7 @@ class TrioWaiting:
     def _arm(self, deadline: float, parked: _Parked) -> None:
         heap = self._heap
         if len(heap) > 2 * self._live + 64:
-            heap[:] = [entry for entry in heap if entry[2].slot.waiter is entry[2]]
+            heap[:] = [entry for entry in heap if entry[2].parked()]
             heapq.heapify(heap)
         self._live += 1
         heapq.heappush(heap, (deadline, next(self._seq), parked))
@@ -166,6 +171,7 @@ class TrioWaiting:
             now = trio.current_time()
             while heap and heap[0][0] <= now:
                 parked = heapq.heappop(heap)[2]
-                if parked.slot.waiter is parked:
+                if parked.parked():
+                    assert parked.slot is not None
                     parked.slot.waiter = None
                     trio.lowlevel.reschedule(parked.task)
