@@ -21,6 +21,7 @@ EXT_FROZENSET = 3
 EXT_DATETIME = 4
 EXT_DATE = 5
 EXT_TIMEDELTA = 6
+EXT_BULK = 7  # a reference to raw bytes sent before the frame (see _bulk); frames only
 EXT_USER = 16
 
 
@@ -80,9 +81,30 @@ class Codec:
             raise TypeError(f"cannot encode an integer outside the 64-bit range: {exc}") from None
         return result
 
-    def unpackb(self, data: bytes | memoryview) -> Any:
-        """Decode one value (bin stays bytes, arrays become lists)."""
-        return msgpack.unpackb(data, ext_hook=self._ext_hook, raw=False, strict_map_key=False)
+    def unpackb(self, data: bytes | memoryview, bulks: list[bytes] | None = None) -> Any:
+        """Decode one value (bin stays bytes, arrays become lists).
+
+        :param bulks: the raw values that arrived before this frame, which its references
+            (extension type 7) stand for; each must be referred to.
+        :raises ValueError: a reference to a raw value that did not arrive, or one left unused.
+        """
+        if not bulks:
+            return msgpack.unpackb(data, ext_hook=self._ext_hook, raw=False, strict_map_key=False)
+        used: set[int] = set()
+
+        def hook(code: int, payload: bytes) -> Any:
+            if code != EXT_BULK:
+                return self._ext_hook(code, payload)
+            index = int.from_bytes(payload, "big")
+            if len(payload) != 4 or index >= len(bulks):
+                raise ValueError(f"reference to raw value {index}, of {len(bulks)} sent")
+            used.add(index)
+            return bulks[index]
+
+        value = msgpack.unpackb(data, ext_hook=hook, raw=False, strict_map_key=False)
+        if len(used) != len(bulks):
+            raise ValueError(f"{len(bulks) - len(used)} raw value(s) sent that no field used")
+        return value
 
     def _default(self, obj: Any) -> Any:
         # strict_types sends every subclass here: give natives back their base type.

@@ -13,11 +13,13 @@ closed). Nothing here awaits or blocks: a blocking client uses the same two piec
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable
 from typing import Any, TypeAlias, get_args
 
 from hubcore._errors import PayloadTooLarge, ProtocolError, describe
+from hubcore.protocol._bulk import BULK_KIND, BULK_MIN, bulk_header, split_bulk
 from hubcore.protocol._codec import DEFAULT_CODEC, Codec
 from hubcore.protocol._frames import (
     Auth,
@@ -46,6 +48,7 @@ __all__ = (
     "FrameDecoder",
     "Incoming",
     "encode_frame",
+    "encode_parts",
     "unencodable_argument",
 )
 
@@ -55,6 +58,8 @@ BUFFER_START = 16 * 1024  # a decoder's receive buffer at first: small, one per 
 BUFFER_GROWN = 256 * 1024  # the most it grows to for bursts of small frames
 BUFFER_MIN_ROOM = 2048  # less room than this at the end: move the unparsed bytes to the front
 _LENGTH = struct.Struct(">I")
+# A BULK frame's body is the array [21, id, size]: a fixarray of 3 (0x93), then the kind.
+_BULK_HEAD = 0x93
 
 #: Every frame that can be sent.
 Frame: TypeAlias = (
@@ -96,6 +101,39 @@ def encode_frame(
     """
     body = codec.packb(frame.to_wire())
     size = len(body)
+    _check_size(size, max_size)
+    return size.to_bytes(HEADER, "big") + body
+
+
+def encode_parts(
+    frame: Frame,
+    *,
+    codec: Codec = DEFAULT_CODEC,
+    max_size: int = DEFAULT_MAX_FRAME,
+    bulk_min: int = BULK_MIN,
+) -> list[bytes]:
+    """Encode one frame, its large binary values outside the msgpack body (see ``_bulk``):
+    for a connection whose other end listed the ``bulk`` feature.
+
+    :raises TypeError: a value cannot be encoded.
+    :raises PayloadTooLarge: the frame and its raw values exceed ``max_size`` together.
+    :return: the buffers to send, in order (one, if nothing was large).
+    """
+    if type(frame) is not Call and type(frame) is not Result and type(frame) is not StreamItem:
+        return [encode_frame(frame, codec=codec, max_size=max_size)]
+    frame, raw = split_bulk(frame, bulk_min)
+    if not raw:
+        return [encode_frame(frame, codec=codec, max_size=max_size)]
+    body = codec.packb(frame.to_wire())
+    _check_size(len(body) + sum(len(value) for value in raw), max_size)
+    parts: list[bytes] = []
+    for value in raw:
+        parts += (bulk_header(frame.id, len(value)), value)
+    parts.append(len(body).to_bytes(HEADER, "big") + body)
+    return parts
+
+
+def _check_size(size: int, max_size: int) -> None:
     if size > max_size:
         raise PayloadTooLarge(
             f"frame of {size} bytes exceeds the limit of {max_size} bytes: send smaller "
@@ -103,7 +141,6 @@ def encode_frame(
             size=size,
             limit=max_size,
         )
-    return size.to_bytes(HEADER, "big") + body
 
 
 class FrameDecoder:
@@ -126,17 +163,26 @@ class FrameDecoder:
         self._buf = bytearray(BUFFER_START)
         self._start = 0  # the first byte not yet parsed
         self._end = 0  # the end of the bytes received
+        self._bulk: bytearray | None = None  # the raw bytes of a BULK, while they arrive
+        self._bulk_filled = 0
+        self._bulks: list[bytes] = []  # raw values for the frame that follows them
+        self._bulk_total = 0
+        self._lent: memoryview | None = None  # the view get_buffer returned last
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return self._end - self._start
+        raw = self._bulk_filled if self._bulk is not None else 0
+        return self._end - self._start + raw + sum(len(b) for b in self._bulks)
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Where the next received bytes go (never empty).
 
         :param sizehint: ignored (``asyncio.BufferedProtocol`` passes one).
         """
+        if self._bulk is not None:
+            view = self._lent = memoryview(self._bulk)[self._bulk_filled :]
+            return view
         buf, start, end = self._buf, self._start, self._end
         room = len(buf) - end
         if room == 0 or (room < BUFFER_MIN_ROOM and start):
@@ -144,11 +190,25 @@ class FrameDecoder:
             if 2 * (end - start) > size:  # reads keep filling it: a burst
                 size = 2 * size if size < BUFFER_GROWN else 2 * (end - start)
             self._move(start, end, size)
-        return memoryview(self._buf)[self._end :]
+        view = self._lent = memoryview(self._buf)[self._end :]
+        return view
+
+    def _let_go(self) -> None:
+        """Release the last view :meth:`get_buffer` lent, before dropping its buffer: asyncio
+        keeps it in a local variable while it calls ``buffer_updated``, and the frames are
+        handled (a call served, its reply sent) inside that call. Without this, a 16 MiB
+        receive buffer would stay alive through the handling of the value copied out of it."""
+        lent, self._lent = self._lent, None
+        if lent is not None:
+            with contextlib.suppress(BufferError):  # someone holds a view of it: let it be
+                lent.release()
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` bytes were written at the start of the last :meth:`get_buffer`."""
-        self._end += nbytes
+        if self._bulk is not None:
+            self._bulk_filled += nbytes
+        else:
+            self._end += nbytes
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Incoming]:
         """Add received bytes and return every frame they complete.
@@ -175,8 +235,10 @@ class FrameDecoder:
         :return: the frames (possibly none); a CALL whose fields are wrong comes out as a
             :class:`~hubcore.protocol.BadCall`, to be answered with an error.
         """
-        buf, pos, end = self._buf, self._start, self._end
         frames: list[Incoming] = []
+        if self._bulk is not None and not self._bulk_complete():
+            return frames
+        buf, pos, end = self._buf, self._start, self._end
         while end - pos >= HEADER:
             (size,) = _LENGTH.unpack_from(buf, pos)
             if size > self.max_size:
@@ -189,12 +251,18 @@ class FrameDecoder:
                     self._move(pos, end, HEADER + size)
                     return frames
                 break
-            frames.append(self._decode(memoryview(buf)[start : start + size]))
             pos = start + size
+            if size > 2 and buf[start] == _BULK_HEAD and buf[start + 1] == BULK_KIND:
+                pos = self._begin_bulk(memoryview(buf)[start:pos], pos, end)
+                if self._bulk is not None:  # the rest of its bytes go straight to its buffer
+                    break
+                continue
+            frames.append(self._decode(memoryview(buf)[start:pos]))
         self._start = pos
         if pos == end:
             self._start = self._end = 0
             if len(buf) > BUFFER_GROWN:  # the large frame is done: let its buffer go
+                self._let_go()
                 self._buf = bytearray(BUFFER_START)
         return frames
 
@@ -206,12 +274,49 @@ class FrameDecoder:
         elif size != len(self._buf):
             buf = bytearray(size)
             buf[: end - start] = memoryview(self._buf)[start:end]
+            self._let_go()
             self._buf = buf
         self._start, self._end = 0, end - start
 
-    def _decode(self, body: memoryview) -> Incoming:
+    def _begin_bulk(self, body: memoryview, pos: int, end: int) -> int:
+        """A BULK frame ends at ``pos``: take its raw bytes from the buffer, as far as they
+        arrived; the rest will be received into a buffer of their size.
+
+        :return: where the bytes after those of the bulk begin.
+        """
         try:
-            wire = self._codec.unpackb(body)
+            _kind, _cid, size = self._codec.unpackb(body)
+        finally:
+            body.release()
+        if type(size) is not int or size < 0:
+            raise ProtocolError("malformed BULK frame: size must be a non-negative integer")
+        self._bulk_total += size
+        if size > self.max_size or self._bulk_total > self.max_size:
+            raise ProtocolError(
+                f"peer announced {self._bulk_total} bytes of raw values for one frame, above "
+                f"the limit of {self.max_size}"
+            )
+        bulk = bytearray(size)
+        taken = min(size, end - pos)
+        bulk[:taken] = memoryview(self._buf)[pos : pos + taken]
+        self._bulk, self._bulk_filled = bulk, taken
+        self._bulk_complete()
+        return pos + taken
+
+    def _bulk_complete(self) -> bool:
+        """If the raw bytes of the current BULK all arrived, keep them for the next frame."""
+        assert self._bulk is not None
+        if self._bulk_filled < len(self._bulk):
+            return False
+        self._bulks.append(bytes(self._bulk))
+        self._let_go()
+        self._bulk = None
+        return True
+
+    def _decode(self, body: memoryview) -> Incoming:
+        bulks, self._bulks, self._bulk_total = self._bulks, [], 0
+        try:
+            wire = self._codec.unpackb(body, bulks)
         except Exception as exc:
             raise ProtocolError(f"undecodable frame: {describe(exc)}") from exc
         finally:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hubcore._errors import CallNotTaken, CallTimeout
 from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
 from hubcore.protocol._codec import Undecodable
-from hubcore.protocol._framing import unencodable_argument
+from hubcore.protocol._framing import encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import raised_error
 from hubcore.rpc._waiting import Waiting
 
@@ -68,12 +68,15 @@ class Calls:
         cid = next(self._ids)
         frame = Call(cid, target, method, list(args), kwargs, window)
         try:
-            data = encode_frame(frame, max_size=conn.max_frame)
+            if conn.bulk:
+                parts = encode_parts(frame, max_size=conn.max_frame)
+            else:
+                parts = [encode_frame(frame, max_size=conn.max_frame)]
         except TypeError as exc:
             raise unencodable_argument(f"{target}.{method}", args, kwargs, exc) from None
         slot = Pending()
         self._pending[cid] = slot
-        conn.write(data)
+        conn.write_parts(parts)
         return cid, slot
 
     async def call(

@@ -54,6 +54,7 @@ from hubcore.protocol import (
     StreamItem,
     encode_frame,
 )
+from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._serving import Serving
@@ -116,7 +117,10 @@ class Connection:
         max_frame: int = DEFAULT_MAX_FRAME,
         label: str = "remote",
         remote: dict[str, Any] | None = None,
+        bulk: bool = False,
     ) -> None:
+        """:param bulk: the other end takes large binary values outside the msgpack body
+        (BULK frames: it listed the ``bulk`` feature in the handshake)."""
         self._stream = stream
         self._decoder = decoder or FrameDecoder()
         self._decoder.max_size = max_frame
@@ -124,6 +128,7 @@ class Connection:
         self.handler = handler
         self.on_event = on_event
         self.max_frame = max_frame
+        self.bulk = bulk
         self.label = label
         self.remote: dict[str, Any] = remote or {}
         self.identity: tuple[str, int] = ("", 0)  # our process and instance, named in errors
@@ -222,12 +227,20 @@ class Connection:
         self._outbox.write(data)
 
     def send_frame(self, frame: Frame) -> None:
-        """Encode and queue one frame.
+        """Encode and queue one frame (its large binary values apart, if the other end takes
+        BULK frames).
 
         :raises TypeError: a value cannot be encoded.
         :raises PayloadTooLarge: the frame exceeds this connection's limit.
         """
-        self._outbox.write(encode_frame(frame, max_size=self.max_frame))
+        if self.bulk:
+            self._outbox.write_parts(encode_parts(frame, max_size=self.max_frame))
+        else:
+            self._outbox.write(encode_frame(frame, max_size=self.max_frame))
+
+    def write_parts(self, parts: list[bytes]) -> None:
+        """Queue buffers that go out in order (never blocks): a frame and its raw values."""
+        self._outbox.write_parts(parts)
 
     async def aclose(self) -> None:
         """Say GOODBYE, flush what is queued (briefly) and close."""

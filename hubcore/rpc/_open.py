@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
+from hubcore.protocol._bulk import FEATURE as BULK_FEATURE
 from hubcore.rpc import _handshake
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
 from hubcore.rpc._refusals import RefusalLog
 from hubcore.transport import ByteStream, connect_unix
 
-__all__ = ("accept_connection", "open_connection")
+__all__ = ("FEATURES", "accept_connection", "open_connection")
+
+#: Extensions of the wire format this end speaks, announced in the handshake's info maps
+#: (maps only gain keys: an older end ignores it, and is then sent none of them).
+FEATURES = (BULK_FEATURE,)
 
 
 async def open_connection(
@@ -24,12 +29,18 @@ async def open_connection(
     """
     stream = await connect_unix(address)
     try:
-        remote, decoder, frames = await _handshake.initiate(stream, token, info)
+        remote, decoder, frames = await _handshake.initiate(stream, token, _with_features(info))
     except BaseException:
         await stream.aclose()
         raise
     return Connection(
-        stream, decoder=decoder, frames=frames, label=label, remote=remote, max_frame=max_frame
+        stream,
+        decoder=decoder,
+        frames=frames,
+        label=label,
+        remote=remote,
+        max_frame=max_frame,
+        bulk=_agreed(remote),
     )
 
 
@@ -47,7 +58,7 @@ async def accept_connection(
     most a line a second however many fail)."""
     try:
         remote, decoder, frames = await _handshake.accept(
-            stream, token, info, timeout=handshake_timeout
+            stream, token, _with_features(info), timeout=handshake_timeout
         )
     except (AuthenticationFailed, ProtocolError, ConnectionLost, TimeoutError) as exc:
         flush = refusals.refused(stream.credentials.pid, reason(exc))
@@ -65,4 +76,16 @@ async def accept_connection(
         label=label,
         remote=remote,
         max_frame=max_frame,
+        bulk=_agreed(remote),
     )
+
+
+def _with_features(info: dict[str, Any]) -> dict[str, Any]:
+    """The handshake info map, with the extensions of the wire format this end speaks."""
+    return {**info, "features": list(FEATURES)}
+
+
+def _agreed(remote: dict[str, Any]) -> bool:
+    """Whether the other end listed the ``bulk`` feature (an older one lists nothing)."""
+    features = remote.get("features")
+    return isinstance(features, list) and BULK_FEATURE in features

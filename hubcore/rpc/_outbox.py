@@ -25,6 +25,8 @@ from hubcore.transport import ByteStream
 
 __all__ = ("Outbox",)
 
+JOIN_MAX = 256 * 1024  # queued writes up to this size leave as one buffer (joined: a copy)
+
 
 class Outbox:
     """Queued writes to one byte stream."""
@@ -59,6 +61,14 @@ class Outbox:
             self._queue.append(data)
             self._queued()
 
+    def write_parts(self, parts: list[bytes]) -> None:
+        """Queue buffers that go out in order, each as it is (a large one is never joined)."""
+        if len(parts) == 1:
+            self.write(parts[0])
+            return
+        for part in parts:
+            self.write(part)
+
     def cork(self) -> None:
         """Hold writes until :meth:`uncork`, to send them together."""
         self._corked = True
@@ -74,7 +84,13 @@ class Outbox:
             self._queued()
             return
         out, self._queue = self._queue, []
-        self._write_nowait(out[0] if len(out) == 1 else b"".join(out))
+        if len(out) == 1:
+            self._write_nowait(out[0])
+        elif sum(len(data) for data in out) <= JOIN_MAX:
+            self._write_nowait(b"".join(out))
+        else:  # a large value among them: no copy of it
+            for data in out:
+                self._write_nowait(data)
 
     def _queued(self) -> None:
         if self.drained.is_set():

@@ -28,12 +28,16 @@ import anyio
 
 from hubcore._errors import ConnectionLost, reason
 from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
+from hubcore.transport._direct import LOW_WATER as DIRECT_LOW_WATER
+from hubcore.transport._direct import DirectWrites, transport_copies
 from hubcore.transport.base import ByteStream, Receiver, feed_receiver
 from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
 __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
 SCRATCH_SIZE = 64 * 1024  # the read buffer before a receiver gives its own (the handshake)
+LARGE_WRITE = 64 * 1024  # writes above this size go to the transport as memoryviews
+HIGH_WATER = 64 * 1024  # bytes queued past the transport above which writers wait
 
 
 class _Protocol(asyncio.BufferedProtocol):
@@ -95,6 +99,9 @@ class AsyncioStream:
         self._credentials = peer_credentials(self._sock) if self._sock else Credentials()
         # Keeps the socket readable after the loop closed its own descriptor (see above).
         self._spare: socket.socket | None = None
+        # Large writes past a transport that would copy them (Python 3.11: see _direct).
+        self._direct: DirectWrites | None = None
+        self._direct_ok = transport_copies(transport)
 
     @property
     def credentials(self) -> Credentials:
@@ -139,11 +146,19 @@ class AsyncioStream:
         except OSError:  # out of descriptors: the connection works, without that safety net
             self._sock = None
 
+    def _first_write(self) -> None:
+        self._keep_spare()
+        spare = self._spare
+        if self._direct_ok and spare is not None:
+            self._direct = DirectWrites(self._loop, spare)
+
     def _ended(self, exc: Exception | None, lost: bool = False) -> None:
         if lost and exc is not None and not self._eof:
             self._read_leftovers()
         if lost:
             self._sock = None  # the loop closes it: no spare from now on
+            if self._direct is not None:
+                self._direct.close()
             if self._spare is not None:
                 self._spare.close()
                 self._spare = None
@@ -216,31 +231,41 @@ class AsyncioStream:
 
     @property
     def writing_paused(self) -> bool:
-        """Whether the transport's write buffer is above its high-water mark."""
-        return self._paused
+        """Whether the bytes waiting to be sent are above the high-water mark."""
+        return self._paused or (self._direct is not None and self._direct.queued > HIGH_WATER)
 
     async def drain(self) -> None:
-        """Wait until the write buffer is below its low-water mark (or the connection ended)."""
+        """Wait until the bytes waiting to be sent are below the low-water mark (or the
+        connection ended)."""
         while self._paused and not self._closed:
             self._drain = self._loop.create_future()
             await self._drain
+        if self._direct is not None:
+            await self._direct.wait_below(DIRECT_LOW_WATER)
 
     def write_nowait(self, data: bytes | memoryview) -> None:
         """Write now, without waiting: the transport buffers what the socket does not take."""
         if self._closed or self._transport.is_closing():
             return
         if self._spare is None:
-            self._keep_spare()
+            self._first_write()
+        direct = self._direct
+        if direct is not None and direct.take(data, not self._transport.get_write_buffer_size()):
+            return
+        if len(data) > LARGE_WRITE and type(data) is bytes:
+            # What the socket does not take now is sliced off: a view is not copied for that.
+            data = memoryview(data)
         self._transport.write(data)
 
     async def send(self, data: bytes) -> None:
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send failed: the connection is closed")
-        self._keep_spare()
-        self._transport.write(data)
+        self.write_nowait(data)
         await self.drain()
 
     async def send_eof(self) -> None:
+        if self._direct is not None:
+            await self._direct.wait_below(0)  # our EOF comes after every byte written
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send_eof failed: the connection is closed")
         self._keep_spare()
@@ -248,6 +273,8 @@ class AsyncioStream:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._direct is not None:
+            self._direct.close()
         self._transport.close()  # connection_lost follows, and closes the spare
 
 

@@ -20,7 +20,8 @@ class PeerCredentials(Protocol):
 
 class Receiver(Protocol):
     """Where a stream puts the bytes it receives, as ``asyncio.BufferedProtocol`` does: it asks
-    for a buffer, reads into it, and says how many bytes it wrote there."""
+    for a buffer, reads into it, and says how many bytes it wrote there. The buffer is not
+    used after ``buffer_updated``: the receiver may release it then."""
 
     def get_buffer(self, sizehint: int) -> memoryview: ...
 
