@@ -88,6 +88,7 @@ class Calls:
         timeout: float | None,
     ) -> Any:
         """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
+        await self._conn.room_to_write()
         cid, slot = self.start(target, method, args, kwargs, 0)
         try:
             await self.waits.wait(slot, timeout)
@@ -119,6 +120,11 @@ class Calls:
     def forget(self, cid: int) -> None:
         """Stop routing replies to ``cid`` (its outcome is known)."""
         self._pending.pop(cid, None)
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether any call made here waits for its reply."""
+        return bool(self._pending)
 
     def waiting(self, cid: int) -> bool:
         """Whether ``cid`` is still waited for."""

@@ -143,6 +143,8 @@ class Connection:
         self.serving = Serving(self, self._loop)
         self._outbox = Outbox(stream)
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
+        self._held: deque[Call] = deque()  # CALLs held back while serving is full
+        self._draining = False  # a task waits for the outbox to drain, to take held calls
         self._leaving = False
         self._finished = anyio.Event()
         self._failure: BaseException | None = None
@@ -248,6 +250,7 @@ class Connection:
             return
         self.write(encode_frame(Goodbye(None, self._taken)))  # no reason, the last call taken
         self._leaving = True
+        self._held.clear()  # never taken: the GOODBYE tells their callers to send them again
         # Close the way TCP does: our EOF after GOODBYE, then the peer's EOF ends our reader.
         # Cancelling a reader in the middle of a receive instead loses data and, on asyncio,
         # makes the loop log InvalidStateError for the abandoned wait.
@@ -268,6 +271,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self._held.clear()
         self.calls.lose_all()
         self.serving.close()
         self._outbox.close()
@@ -310,6 +314,12 @@ class Connection:
     def _on_call(self, frame: Call) -> None:
         if self._leaving:
             return  # crossed our GOODBYE, which told the caller it was not taken
+        if self.handler is not None and (self._held or not self._may_take()):
+            self._hold(frame)
+            return
+        self._take(frame)
+
+    def _take(self, frame: Call) -> None:
         cid = frame.id
         self._taken = max(self._taken, cid)
         if self.handler is None:
@@ -318,6 +328,63 @@ class Connection:
         self.handler.handle_call(
             self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
         )
+
+    # -- holding the caller back -----------------------------------------------------------
+
+    def _may_take(self) -> bool:
+        """Whether a CALL may be served now: fewer calls run in tasks than the bound, and our
+        replies are not piling up (unless we wait for replies ourselves: then we must read)."""
+        if not self.serving.has_room():
+            return False
+        return not self._outbox.writing_paused or self.calls.in_flight
+
+    def _hold(self, frame: Call) -> None:
+        """Keep a CALL for later, and stop reading: the kernel's buffers fill, and the caller's
+        writes wait. Held calls were not taken (a GOODBYE says so)."""
+        if not self._held:
+            self._stream.pause_reading()
+        self._held.append(frame)
+        self._drain_then_take()
+
+    def _drain_then_take(self) -> None:
+        if self.serving.has_room() and not self._draining and self._tg is not None:
+            self._draining = True  # held for our replies: take calls again once they left
+            self._tg.start_soon(self._take_when_drained)
+
+    async def _take_when_drained(self) -> None:
+        try:
+            await self._outbox.drain()
+        finally:
+            self._draining = False
+        self.room_freed()
+
+    def room_freed(self) -> None:
+        """A served call ended, or the replies drained: take the held calls that fit now."""
+        if not self._held or self.closed:
+            return
+        outbox = self._outbox
+        outbox.cork()
+        try:
+            while self._held and self._may_take():
+                self._take(self._held.popleft())
+        finally:
+            outbox.uncork()
+        if not self._held:
+            self._stream.resume_reading()
+        else:
+            self._drain_then_take()
+
+    def _cancel(self, cid: int) -> None:
+        for frame in self._held:
+            if frame.id == cid:  # never started: forget it
+                self._held.remove(frame)
+                return
+        self.serving.cancel(cid)
+
+    async def room_to_write(self) -> None:
+        """Wait while more than the high-water mark of our writes waits to be sent."""
+        if self._outbox.writing_paused:
+            await self._outbox.drain()
 
     def _on_bad_call(self, frame: BadCall) -> None:
         # The frame decoded and its id is valid: fail this call only, not the connection
@@ -334,7 +401,7 @@ class Connection:
             case StreamItem() | StreamEnd():
                 self.calls.on_stream(frame)
             case Cancel():
-                self.serving.cancel(frame.id)
+                self._cancel(frame.id)
             case StreamCredit():
                 self.serving.add_credit(frame.id, frame.items)
             case Event():
@@ -406,10 +473,13 @@ class Connection:
 
     # -- serving (what a CallHandler answers through) --------------------------------------
 
-    def spawn(self, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
-        """Run a served call in its own task, cancellable by the caller's CANCEL."""
+    def spawn(self, cid: int, fn: Callable[[], Awaitable[None]], *, stream: bool = False) -> None:
+        """Run a served call in its own task, cancellable by the caller's CANCEL.
+
+        :param stream: it serves a stream (not counted among the calls that hold back more).
+        """
         assert self._tg is not None
-        self.serving.spawn(self._tg, cid, fn)
+        self.serving.spawn(self._tg, cid, fn, not stream)
 
     def send_result(self, cid: int, value: Any, what: str = "result") -> None:
         """Reply with a value; an unencodable or oversized one becomes an error reply."""

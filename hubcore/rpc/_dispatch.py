@@ -132,7 +132,7 @@ class Dispatcher(CallHandler):
         if fault is not None:
             conn.spawn(cid, lambda: _serve_faulted(conn, cid, fault, fn, args, kwargs))
         elif method in pub.shape.streams:
-            conn.spawn(cid, lambda: _serve_stream(conn, cid, fn, args, kwargs, window))
+            conn.spawn(cid, lambda: _serve_stream(conn, cid, fn, args, kwargs, window), stream=True)
         else:
             # A coroutine method returns an awaitable here, and only that gets a task.
             _serve_plain(conn, cid, fn, args, kwargs)

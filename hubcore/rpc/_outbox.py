@@ -61,6 +61,18 @@ class Outbox:
             self._queue.append(data)
             self._queued()
 
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the bytes waiting to be sent are above the stream's high-water mark."""
+        return bool(getattr(self._stream, "writing_paused", False))
+
+    async def drain(self) -> None:
+        """Wait until the bytes waiting to be sent are below the low-water mark (or the
+        stream failed or closed)."""
+        drain = getattr(self._stream, "drain", None)
+        while drain is not None and self.writing_paused and not (self.closed or self.failed):
+            await drain()
+
     def write_parts(self, parts: list[bytes]) -> None:
         """Queue buffers that go out in order, each as it is (a large one is never joined)."""
         if len(parts) == 1:

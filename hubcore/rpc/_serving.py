@@ -6,6 +6,10 @@ plain loop task, cancelled with ``task.cancel()``: an anyio task and cancel scop
 more than a small method. On trio it is a task of the connection's task group inside a cancel
 scope. Replies are encoded here; one that cannot be sent becomes an ERROR instead.
 
+At most :data:`MAX_SERVING` such calls (streams not counted: they have their own credits) run
+at once per connection: :meth:`Serving.has_room` says whether another may start, and the
+connection holds back the CALLs that may not (and stops reading) until one ends.
+
 Invariant: every task in ``_running`` ends before the connection's ``run`` returns
 (:meth:`Serving.finished`).
 """
@@ -28,9 +32,12 @@ from hubcore.rpc._streams import Credits
 if TYPE_CHECKING:
     from hubcore.rpc._connection import Connection
 
-__all__ = ("Serving",)
+__all__ = ("MAX_SERVING", "Serving")
 
 log = logging.getLogger("hubcore.rpc")
+
+#: Calls one connection serves at once in tasks (plain methods run inline and never count).
+MAX_SERVING = 256
 
 
 class Serving:
@@ -44,25 +51,43 @@ class Serving:
         self._loop = loop
         self._running: dict[int, anyio.CancelScope | asyncio.Task[None]] = {}
         self._credits = Credits()
+        self.busy = 0  # calls (not streams) running in tasks
+        self.limit = MAX_SERVING
 
-    def spawn(self, tg: anyio.abc.TaskGroup, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
+    def has_room(self) -> bool:
+        """Whether one more call may start in a task."""
+        return self.busy < self.limit
+
+    def spawn(
+        self, tg: anyio.abc.TaskGroup, cid: int, fn: Callable[[], Awaitable[None]], counted: bool
+    ) -> None:
         """Run a served call in its own task (on trio, one of ``tg``), cancellable by the
-        caller's CANCEL."""
+        caller's CANCEL.
+
+        :param counted: a call (not a stream): it counts towards :attr:`limit`.
+        """
+        self.busy += counted
         if self._loop is not None:
-            self._running[cid] = self._loop.create_task(self._serve_task(cid, fn))
+            self._running[cid] = self._loop.create_task(self._serve_task(cid, fn, counted))
             return
         scope = anyio.CancelScope()
         self._running[cid] = scope
-        tg.start_soon(self._serve_one, cid, scope, fn)
+        tg.start_soon(self._serve_one, cid, scope, fn, counted)
 
-    async def _serve_task(self, cid: int, fn: Callable[[], Awaitable[None]]) -> None:
+    async def _serve_task(self, cid: int, fn: Callable[[], Awaitable[None]], counted: bool) -> None:
         try:
             await fn()
         except Exception:  # served calls answer their own errors: this is a bug here
             log.exception("%s: serving call %d failed", self._conn.label, cid)
         finally:
-            self._running.pop(cid, None)
-            self._credits.forget(cid)
+            self._ended(cid, counted)
+
+    def _ended(self, cid: int, counted: bool) -> None:
+        self._running.pop(cid, None)
+        self._credits.forget(cid)
+        if counted:
+            self.busy -= 1
+            self._conn.room_freed()
 
     async def finished(self) -> None:
         """Wait until every served call's task has ended (after :meth:`close` cancelled them)."""
@@ -71,14 +96,13 @@ class Serving:
             await asyncio.wait(tasks)
 
     async def _serve_one(
-        self, cid: int, scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]]
+        self, cid: int, scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]], counted: bool
     ) -> None:
         try:
             with scope:
                 await fn()
         finally:
-            self._running.pop(cid, None)
-            self._credits.forget(cid)
+            self._ended(cid, counted)
 
     def cancel(self, cid: int) -> None:
         """The caller sent CANCEL: stop ``cid`` if it runs in a task."""

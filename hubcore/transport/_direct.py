@@ -46,7 +46,7 @@ class DirectWrites:
         self._sock = sock
         self._queue: deque[memoryview] = deque()
         self.queued = 0  # bytes in the queue
-        self._room: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # writers waiting for room
         self.closed = False
 
     def take(self, data: bytes | memoryview, idle: bool) -> bool:
@@ -96,14 +96,17 @@ class DirectWrites:
             self._wake()
 
     def _wake(self) -> None:
-        if self._room is not None and not self._room.done():
-            self._room.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait_below(self, level: int) -> None:
         """Wait until at most ``level`` bytes are queued (or this closed)."""
         while self.queued > level and not self.closed:
-            self._room = self._loop.create_future()
-            await self._room
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
 
     def close(self) -> None:
         """The connection ended: drop the queue, stop watching the descriptor."""

@@ -94,7 +94,7 @@ class AsyncioStream:
         self._lost: Exception | None = None
         self._closed = False
         self._paused = False
-        self._drain: asyncio.Future[None] | None = None
+        self._drained: list[asyncio.Future[None]] = []  # writers waiting for room
         self._sock = transport.get_extra_info("socket")
         self._credentials = peer_credentials(self._sock) if self._sock else Credentials()
         # Keeps the socket readable after the loop closed its own descriptor (see above).
@@ -166,7 +166,7 @@ class AsyncioStream:
         self._closed = self._closed or lost
         self._lost = self._lost or exc
         self._wake(self._waiter)
-        self._wake(self._drain)
+        self._wake_writers()
 
     def _read_leftovers(self) -> None:
         """What the other end sent before the connection broke (never blocks)."""
@@ -186,7 +186,12 @@ class AsyncioStream:
 
     def _resume(self) -> None:
         self._paused = False
-        self._wake(self._drain)
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        waiters, self._drained = self._drained, []
+        for waiter in waiters:
+            self._wake(waiter)
 
     async def receive(self) -> bytes:
         while not self._chunks:
@@ -238,8 +243,9 @@ class AsyncioStream:
         """Wait until the bytes waiting to be sent are below the low-water mark (or the
         connection ended)."""
         while self._paused and not self._closed:
-            self._drain = self._loop.create_future()
-            await self._drain
+            waiter = self._loop.create_future()
+            self._drained.append(waiter)
+            await waiter
         if self._direct is not None:
             await self._direct.wait_below(DIRECT_LOW_WATER)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,37 @@ class Info:
         for i in range(n):
             self.produced += 1
             yield i
+
+
+class Slow:
+    """A coroutine method slower than a caller can send calls: for floods."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0  # the most calls running at once
+        self.done = 0
+        self._base = 0
+
+    async def take(self, payload: bytes, seconds: float) -> int:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            self.running -= 1
+        self.done += 1
+        return len(payload)
+
+    def watch_memory(self) -> None:
+        """Measure the peak of Python's allocations from now on (``stats``)."""
+        tracemalloc.start()
+        self._base = tracemalloc.get_traced_memory()[0]
+
+    def stats(self) -> dict[str, int]:
+        """Calls at most at once, calls done, and the peak of allocations since
+        ``watch_memory`` above what was allocated then, in bytes."""
+        peak = tracemalloc.get_traced_memory()[1] - self._base if tracemalloc.is_tracing() else 0
+        return {"most": self.most, "done": self.done, "peak": peak}
 
 
 #: The attributes a proxy had before its operations became functions.
