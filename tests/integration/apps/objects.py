@@ -115,6 +115,26 @@ class Slow:
         return {"most": self.most, "done": self.done, "peak": peak}
 
 
+class Large:
+    """Echoes large values, and says how much memory that took at most."""
+
+    def __init__(self) -> None:
+        self._base = 0
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def watch_memory(self) -> None:
+        """Measure the peak of Python's allocations from now on (``peak``)."""
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        self._base = tracemalloc.get_traced_memory()[0]
+
+    def peak(self) -> int:
+        """The most bytes allocated at once since ``watch_memory``, above what was then."""
+        return tracemalloc.get_traced_memory()[1] - self._base
+
+
 #: The attributes a proxy had before its operations became functions.
 OPERATION_NAMES = (
     "call",
