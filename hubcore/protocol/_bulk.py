@@ -25,19 +25,35 @@ import msgpack
 from hubcore.protocol._codec import DEFAULT_CODEC, EXT_BULK
 from hubcore.protocol._frames import Call, Result, StreamItem
 
-__all__ = ("BULK_KIND", "BULK_MIN", "FEATURE", "bulk_header", "split_bulk")
+__all__ = ("BULK_KIND", "BULK_MIN", "FEATURE", "bulk_header", "has_large", "split_bulk")
 
 BULK_KIND = 21  # the frame kind number (protocol.md); not a frame class: decoders consume it
 BULK_MIN = 64 * 1024  # smaller binary values stay in the msgpack body
 FEATURE = "bulk"  # its name in the handshake's "features"
 
 _INDEX = struct.Struct(">I")
+_BINARY = frozenset({bytes, bytearray, memoryview})
 
 
 def bulk_header(cid: int, size: int) -> bytes:
     """The BULK frame that announces ``size`` raw bytes for call ``cid``, header included."""
     body: bytes = DEFAULT_CODEC.packb([BULK_KIND, cid, size])
     return len(body).to_bytes(4, "big") + body
+
+
+def has_large(frame: Call | Result | StreamItem, bulk_min: int = BULK_MIN) -> bool:
+    """Whether ``frame`` has a value to send apart (cheap: types and lengths only)."""
+    if isinstance(frame, Call):
+        for value in frame.args:
+            if type(value) in _BINARY and len(value) >= bulk_min:
+                return True
+        if frame.kwargs:
+            for value in frame.kwargs.values():
+                if type(value) in _BINARY and len(value) >= bulk_min:
+                    return True
+        return False
+    value = frame.value
+    return type(value) in _BINARY and len(value) >= bulk_min
 
 
 def split_bulk(

@@ -113,7 +113,9 @@ def encode_parts(
     bulk_min: int = BULK_MIN,
 ) -> list[bytes]:
     """Encode one frame, its large binary values outside the msgpack body (see ``_bulk``):
-    for a connection whose other end listed the ``bulk`` feature.
+    for a connection whose other end listed the ``bulk`` feature. (A sender on the hot path
+    asks :func:`~hubcore.protocol._bulk.has_large` first, and calls :func:`encode_frame`
+    for the frames that have nothing large.)
 
     :raises TypeError: a value cannot be encoded.
     :raises PayloadTooLarge: the frame and its raw values exceed ``max_size`` together.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubcore._errors import CallNotTaken, CallTimeout
 from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
+from hubcore.protocol._bulk import has_large
 from hubcore.protocol._codec import Undecodable
 from hubcore.protocol._framing import encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import raised_error
@@ -68,15 +69,19 @@ class Calls:
         cid = next(self._ids)
         frame = Call(cid, target, method, list(args), kwargs, window)
         try:
-            if conn.bulk:
+            if conn.bulk and has_large(frame):
                 parts = encode_parts(frame, max_size=conn.max_frame)
             else:
-                parts = [encode_frame(frame, max_size=conn.max_frame)]
+                parts = None
+                data = encode_frame(frame, max_size=conn.max_frame)
         except TypeError as exc:
             raise unencodable_argument(f"{target}.{method}", args, kwargs, exc) from None
         slot = Pending()
         self._pending[cid] = slot
-        conn.write_parts(parts)
+        if parts is None:
+            conn.write(data)
+        else:
+            conn.write_parts(parts)
         return cid, slot
 
     async def call(
@@ -88,7 +93,8 @@ class Calls:
         timeout: float | None,
     ) -> Any:
         """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
-        await self._conn.room_to_write()
+        if self._conn._outbox.writing_paused:  # too much of ours waits to be sent
+            await self._conn.room_to_write()
         cid, slot = self.start(target, method, args, kwargs, 0)
         try:
             await self.waits.wait(slot, timeout)

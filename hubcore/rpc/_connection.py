@@ -54,6 +54,7 @@ from hubcore.protocol import (
     StreamItem,
     encode_frame,
 )
+from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
 from hubcore.rpc._outbox import Outbox
@@ -66,6 +67,7 @@ __all__ = ("STREAM_WINDOW", "CallHandler", "Connection", "RemoteStream")
 
 log = logging.getLogger("hubcore.rpc")
 
+_VALUES = frozenset({Call, Result, StreamItem})  # frames that may carry large values apart
 READ_GRACE = 1.0  # seconds the reader gets, after a send failed, to read what had arrived
 FAREWELL_TIMEOUT = 0.5  # seconds to tell a peer that broke the protocol why it is dropped
 CLOSE_TIMEOUT = 1.0  # seconds aclose() waits for the queue to drain and the peer's EOF
@@ -235,7 +237,7 @@ class Connection:
         :raises TypeError: a value cannot be encoded.
         :raises PayloadTooLarge: the frame exceeds this connection's limit.
         """
-        if self.bulk:
+        if self.bulk and type(frame) in _VALUES and has_large(frame):  # type: ignore[arg-type]
             self._outbox.write_parts(encode_parts(frame, max_size=self.max_frame))
         else:
             self._outbox.write(encode_frame(frame, max_size=self.max_frame))
@@ -273,6 +275,7 @@ class Connection:
         self.closed = True
         self._held.clear()
         self.calls.lose_all()
+        self._waiting.close()
         self.serving.close()
         self._outbox.close()
         if self.handler is not None:
@@ -314,10 +317,18 @@ class Connection:
     def _on_call(self, frame: Call) -> None:
         if self._leaving:
             return  # crossed our GOODBYE, which told the caller it was not taken
-        if self.handler is not None and (self._held or not self._may_take()):
-            self._hold(frame)
+        handler = self.handler
+        if handler is None or self._held or not self._may_take():
+            if handler is not None:
+                self._hold(frame)
+            else:
+                self._take(frame)
             return
-        self._take(frame)
+        cid = frame.id  # the common case, as _take does
+        self._taken = max(self._taken, cid)
+        handler.handle_call(
+            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+        )
 
     def _take(self, frame: Call) -> None:
         cid = frame.id
@@ -334,7 +345,8 @@ class Connection:
     def _may_take(self) -> bool:
         """Whether a CALL may be served now: fewer calls run in tasks than the bound, and our
         replies are not piling up (unless we wait for replies ourselves: then we must read)."""
-        if not self.serving.has_room():
+        serving = self.serving
+        if serving.busy >= serving.limit:
             return False
         return not self._outbox.writing_paused or self.calls.in_flight
 
@@ -383,8 +395,7 @@ class Connection:
 
     async def room_to_write(self) -> None:
         """Wait while more than the high-water mark of our writes waits to be sent."""
-        if self._outbox.writing_paused:
-            await self._outbox.drain()
+        await self._outbox.drain()
 
     def _on_bad_call(self, frame: BadCall) -> None:
         # The frame decoded and its id is valid: fail this call only, not the connection

@@ -43,6 +43,8 @@ class Outbox:
         self._write_nowait: Callable[[bytes], None] | None = getattr(stream, "write_nowait", None)
         # A stream that queues what the socket does not take, and needs a task to send it.
         self._run_writer: Callable[[], Awaitable[None]] | None = getattr(stream, "run_writer", None)
+        # Streams that buffer writes say when too much waits (a plain attribute: read often).
+        self._watch = hasattr(stream, "writing_paused")
 
     @property
     def needs_pump(self) -> bool:
@@ -64,7 +66,7 @@ class Outbox:
     @property
     def writing_paused(self) -> bool:
         """Whether the bytes waiting to be sent are above the stream's high-water mark."""
-        return bool(getattr(self._stream, "writing_paused", False))
+        return self._watch and bool(self._stream.writing_paused)  # type: ignore[attr-defined]
 
     async def drain(self) -> None:
         """Wait until the bytes waiting to be sent are below the low-water mark (or the

@@ -5,9 +5,13 @@ the state the reader fills, its *slot*: ``await waiting.wait(slot, timeout)`` re
 reader called ``waiting.wake(slot)``, or when ``timeout`` seconds passed; the caller then reads
 the slot to tell which. Nothing is made per wait but the parking itself:
 
-- on asyncio (uvloop too): one future, and with a timeout one ``loop.call_at`` timer;
-- on trio: the task parks with ``wait_task_rescheduled``; a timeout is an entry in a heap that
-  one timer task per connection watches (:meth:`TrioWaiting.run_timer`).
+- on asyncio (uvloop too): one future;
+- on trio: the task parks with ``wait_task_rescheduled``.
+
+A timeout is an entry in a heap of deadlines (:class:`_Deadlines`) that one timer per
+connection watches: a ``loop.call_at`` handle armed for the earliest on asyncio, a task
+(:meth:`TrioWaiting.run_timer`) on trio. A timer handle or a cancel scope per call cost a
+fifth to a quarter of a small call.
 
 No anyio cancel scope, Event or backend lookup per call: the backend and the loop are found once,
 when the connection is made (inside the loop that runs it). Cancelling the parked task (an outer
@@ -24,11 +28,16 @@ import asyncio
 import heapq
 import itertools
 import math
-from typing import Any, Protocol
+import time
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 from hubcore.transport._backend import running_backend
 
 __all__ = ("AsyncioWaiting", "Parked", "TrioWaiting", "Waiting", "for_running_loop")
+
+_T = TypeVar("_T")
+_EARLY = time.get_clock_info("monotonic").resolution
 
 
 class Parked(Protocol):
@@ -48,6 +57,10 @@ class Waiting(Protocol):
         """Resume whoever parks on ``slot`` (nobody: nothing happens)."""
         ...
 
+    def close(self) -> None:
+        """The connection ended: let go of the timer."""
+        ...
+
 
 def for_running_loop() -> Waiting:
     """The way to park tasks on the event loop running now."""
@@ -56,22 +69,77 @@ def for_running_loop() -> Waiting:
     return AsyncioWaiting(asyncio.get_running_loop())
 
 
+class _Deadlines(Generic[_T]):
+    """The deadlines of parked waits, earliest first, for one timer per connection.
+
+    A wait that ends before its deadline leaves its entry behind (removing it from the middle
+    of a heap costs more than the whole wait); the entries of finished waits are dropped once
+    they outnumber the live ones, so a wait costs O(1), amortised.
+    """
+
+    def __init__(self, live: Callable[[_T], bool]) -> None:
+        self._heap: list[tuple[float, int, _T]] = []
+        self._seq = itertools.count()
+        self._live = live
+        self.parked = 0  # waits with a deadline, parked now
+
+    def push(self, when: float, token: _T) -> None:
+        """A wait parks until ``when`` (call :meth:`ended` when it stops waiting)."""
+        heap = self._heap
+        if len(heap) > 2 * self.parked + 64:
+            heap[:] = [entry for entry in heap if self._live(entry[2])]
+            heapq.heapify(heap)
+        self.parked += 1
+        heapq.heappush(heap, (when, next(self._seq), token))
+
+    def ended(self) -> None:
+        """A wait with a deadline stopped waiting (woken, timed out or cancelled)."""
+        self.parked -= 1
+
+    def due(self, now: float) -> list[_T]:
+        """The live waits whose deadline is ``now`` or earlier (taken off)."""
+        heap, due = self._heap, []
+        while heap and heap[0][0] <= now:
+            token = heapq.heappop(heap)[2]
+            if self._live(token):
+                due.append(token)
+        return due
+
+    def earliest(self) -> float:
+        """The earliest deadline left (``math.inf`` if none)."""
+        return self._heap[0][0] if self._heap else math.inf
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
 class AsyncioWaiting:
-    """A future per wait, and a ``call_at`` timer when there is a timeout."""
+    """A future per wait; the deadlines share one ``call_at`` timer per connection."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.deadlines: _Deadlines[asyncio.Future[None]] = _Deadlines(_undone)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
     async def wait(self, slot: Parked, timeout: float | None) -> None:
         loop = self.loop
         future = slot.waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_at(loop.time() + timeout, _expire, future)
+        if timeout is None:
+            try:
+                await future
+            finally:
+                slot.waiter = None
+            return
+        when = loop.time() + timeout
+        self.deadlines.push(when, future)
+        if when < self._timer_at:
+            self._arm(when)
         try:
             await future
         finally:
             slot.waiter = None
-            if timer is not None:
-                timer.cancel()
+            self.deadlines.ended()
 
     def wake(self, slot: Parked) -> None:
         future = slot.waiter
@@ -80,10 +148,30 @@ class AsyncioWaiting:
             if not future.done():
                 future.set_result(None)
 
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = self.loop.call_at(when, self._expire), when
 
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def _expire(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        # The loop runs a timer up to its clock's resolution early: what is due by then is due.
+        for future in self.deadlines.due(self.loop.time() + _EARLY):
+            if not future.done():
+                future.set_result(None)
+        when = self.deadlines.earliest()
+        if when != math.inf:
+            self._arm(when)
+
+    def close(self) -> None:
+        """The connection ended: its timer goes (every waiter was woken)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
+
+
+def _undone(future: asyncio.Future[None]) -> bool:
+    return not future.done()
 
 
 class _Parked:
@@ -111,21 +199,16 @@ class _Parked:
 
 class TrioWaiting:
     """The task itself parks (``wait_task_rescheduled``); timeouts come from one timer task
-    per connection (:meth:`run_timer`) and a heap of deadlines, because a trio cancel scope
-    with a deadline costs about as much as the rest of a call.
-
-    The heap keeps the deadlines of waits that ended already, and is rebuilt without them
-    once they outnumber the live ones (so a wait costs O(1), amortised). trio is imported
-    here only, inside a trio run: hubcore does not depend on it otherwise.
+    per connection (:meth:`run_timer`) watching the deadlines, because a trio cancel scope
+    with a deadline costs about as much as the rest of a call. trio is imported here only,
+    inside a trio run: hubcore does not depend on it otherwise.
     """
 
     def __init__(self) -> None:
         import trio
 
         self._trio = trio
-        self._heap: list[tuple[float, int, _Parked]] = []
-        self._seq = itertools.count()
-        self._live = 0  # waits with a deadline, parked now
+        self.deadlines: _Deadlines[_Parked] = _Deadlines(_Parked.parked)
         self._timer: trio.CancelScope | None = None  # the timer task's sleep
 
     async def wait(self, slot: Parked, timeout: float | None) -> None:
@@ -135,14 +218,17 @@ class TrioWaiting:
             try:
                 await lowlevel.wait_task_rescheduled(parked.abort)
             finally:
-                slot.waiter = None
+                slot.waiter = parked.slot = None
             return
-        self._arm(self._trio.current_time() + timeout, parked)
+        when = self._trio.current_time() + timeout
+        self.deadlines.push(when, parked)
+        if self._timer is not None and when < self._timer.deadline:
+            self._timer.deadline = when
         try:
             await lowlevel.wait_task_rescheduled(parked.abort)
         finally:
             slot.waiter = parked.slot = None
-            self._live -= 1
+            self.deadlines.ended()
 
     def wake(self, slot: Parked) -> None:
         parked = slot.waiter
@@ -150,28 +236,18 @@ class TrioWaiting:
             slot.waiter = None
             self._trio.lowlevel.reschedule(parked.task)
 
-    def _arm(self, deadline: float, parked: _Parked) -> None:
-        heap = self._heap
-        if len(heap) > 2 * self._live + 64:
-            heap[:] = [entry for entry in heap if entry[2].parked()]
-            heapq.heapify(heap)
-        self._live += 1
-        heapq.heappush(heap, (deadline, next(self._seq), parked))
-        if self._timer is not None and deadline < self._timer.deadline:
-            self._timer.deadline = deadline
-
     async def run_timer(self) -> None:
         """Wake the waits whose deadline passed, until cancelled (the connection runs it)."""
-        trio, heap = self._trio, self._heap
+        trio = self._trio
         while True:
-            with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as timer:
+            with trio.CancelScope(deadline=self.deadlines.earliest()) as timer:
                 self._timer = timer
                 await trio.sleep_forever()
             self._timer = None
-            now = trio.current_time()
-            while heap and heap[0][0] <= now:
-                parked = heapq.heappop(heap)[2]
-                if parked.parked():
-                    assert parked.slot is not None
-                    parked.slot.waiter = None
-                    trio.lowlevel.reschedule(parked.task)
+            for parked in self.deadlines.due(trio.current_time()):
+                assert parked.slot is not None
+                parked.slot.waiter = None
+                trio.lowlevel.reschedule(parked.task)
+
+    def close(self) -> None:
+        """The connection ended (its task group ends the timer task)."""

@@ -25,11 +25,13 @@ import itertools
 import socket
 import sys
 from collections import deque
+from collections.abc import Callable
 
 __all__ = ("DIRECT_MIN", "DirectWrites", "transport_copies")
 
 DIRECT_MIN = 256 * 1024
-LOW_WATER = 16 * 1024  # the queue's bytes below which waiting writers go on
+HIGH_WATER = 64 * 1024  # the queue's bytes above which writers wait (``high``)
+LOW_WATER = 16 * 1024  # ... until it is back below this
 SEND_BUFFERS = 512  # buffers per sendmsg (IOV_MAX is 1024 on Linux)
 
 
@@ -41,11 +43,16 @@ def transport_copies(transport: asyncio.BaseTransport) -> bool:
 class DirectWrites:
     """The queue of large writes sent past the transport, on a second descriptor ``sock``."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, on_level: Callable[[], None]
+    ) -> None:
+        """:param on_level: called when :attr:`high` changes."""
         self._loop = loop
         self._sock = sock
+        self._on_level = on_level
         self._queue: deque[memoryview] = deque()
         self.queued = 0  # bytes in the queue
+        self.high = False  # above the high-water mark, and not yet back below the low one
         self._waiters: list[asyncio.Future[None]] = []  # writers waiting for room
         self.closed = False
 
@@ -71,6 +78,9 @@ class DirectWrites:
             self._loop.add_writer(self._sock.fileno(), self._send)
         self._queue.append(view)
         self.queued += view.nbytes
+        if not self.high and self.queued > HIGH_WATER:
+            self.high = True
+            self._on_level()
         return True
 
     def _send(self) -> None:
@@ -93,6 +103,9 @@ class DirectWrites:
         if not queue:
             self._loop.remove_writer(self._sock.fileno())
         if self.queued <= LOW_WATER:
+            if self.high:
+                self.high = False
+                self._on_level()
             self._wake()
 
     def _wake(self) -> None:
@@ -117,4 +130,7 @@ class DirectWrites:
             self._loop.remove_writer(self._sock.fileno())
         self._queue.clear()
         self.queued = 0
+        if self.high:
+            self.high = False
+            self._on_level()
         self._wake()

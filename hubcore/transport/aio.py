@@ -37,7 +37,6 @@ __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
 SCRATCH_SIZE = 64 * 1024  # the read buffer before a receiver gives its own (the handshake)
 LARGE_WRITE = 64 * 1024  # writes above this size go to the transport as memoryviews
-HIGH_WATER = 64 * 1024  # bytes queued past the transport above which writers wait
 
 
 class _Protocol(asyncio.BufferedProtocol):
@@ -67,7 +66,7 @@ class _Protocol(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         assert self.stream is not None
-        self.stream._paused = True
+        self.stream._pause()
 
     def resume_writing(self) -> None:
         assert self.stream is not None
@@ -94,6 +93,9 @@ class AsyncioStream:
         self._lost: Exception | None = None
         self._closed = False
         self._paused = False
+        # The bytes waiting to be sent are above the high-water mark (the transport's, or the
+        # direct queue's), until they are back below the low-water mark.
+        self.writing_paused = False
         self._drained: list[asyncio.Future[None]] = []  # writers waiting for room
         self._sock = transport.get_extra_info("socket")
         self._credentials = peer_credentials(self._sock) if self._sock else Credentials()
@@ -150,7 +152,7 @@ class AsyncioStream:
         self._keep_spare()
         spare = self._spare
         if self._direct_ok and spare is not None:
-            self._direct = DirectWrites(self._loop, spare)
+            self._direct = DirectWrites(self._loop, spare, self._level)
 
     def _ended(self, exc: Exception | None, lost: bool = False) -> None:
         if lost and exc is not None and not self._eof:
@@ -184,9 +186,17 @@ class AsyncioStream:
                     self._refuse(exc)
                     return
 
+    def _pause(self) -> None:
+        self._paused = self.writing_paused = True
+
     def _resume(self) -> None:
         self._paused = False
+        self._level()
         self._wake_writers()
+
+    def _level(self) -> None:
+        direct = self._direct
+        self.writing_paused = self._paused or (direct is not None and direct.high)
 
     def _wake_writers(self) -> None:
         waiters, self._drained = self._drained, []
@@ -234,11 +244,6 @@ class AsyncioStream:
         if not self._transport.is_closing() and self._refused is None:
             self._transport.resume_reading()
 
-    @property
-    def writing_paused(self) -> bool:
-        """Whether the bytes waiting to be sent are above the high-water mark."""
-        return self._paused or (self._direct is not None and self._direct.queued > HIGH_WATER)
-
     async def drain(self) -> None:
         """Wait until the bytes waiting to be sent are below the low-water mark (or the
         connection ended)."""
@@ -256,9 +261,12 @@ class AsyncioStream:
         if self._spare is None:
             self._first_write()
         direct = self._direct
+        if len(data) < LARGE_WRITE and (direct is None or not direct.queued):
+            self._transport.write(data)  # the common case
+            return
         if direct is not None and direct.take(data, not self._transport.get_write_buffer_size()):
             return
-        if len(data) > LARGE_WRITE and type(data) is bytes:
+        if type(data) is bytes:
             # What the socket does not take now is sliced off: a view is not copied for that.
             data = memoryview(data)
         self._transport.write(data)

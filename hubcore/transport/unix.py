@@ -85,6 +85,8 @@ class UnixStream:
         self._empty = trio.Event()  # nothing is queued
         self._empty.set()
         self._writing = False  # run_writer runs
+        # More than the high-water mark waits to be sent, until it is back below the low one.
+        self.writing_paused = False
         self._failed: OSError | None = None
 
     @property
@@ -160,6 +162,7 @@ class UnixStream:
         self._queued += view.nbytes
         if self._queued > HIGH_WATER and self._room.is_set():
             self._room = self._trio.Event()
+            self.writing_paused = True
         self._wake.set()
 
     def _fail(self, exc: OSError) -> None:
@@ -169,6 +172,7 @@ class UnixStream:
         self._wake.set()
         self._room.set()
         self._empty.set()
+        self.writing_paused = False
 
     async def run_writer(self) -> None:
         """Send the queue as the socket takes it, until cancelled.
@@ -215,13 +219,9 @@ class UnixStream:
             queue.popleft()
         if self._queued <= LOW_WATER:
             self._room.set()
+            self.writing_paused = False
             if not queue:
                 self._empty.set()
-
-    @property
-    def writing_paused(self) -> bool:
-        """Whether more than the high-water mark waits to be sent."""
-        return self._queued > HIGH_WATER
 
     async def drain(self) -> None:
         """Wait until what waits to be sent is below the low-water mark (or a send failed)."""
