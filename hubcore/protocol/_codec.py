@@ -7,6 +7,7 @@ sent. msgpack ext type codes are part of the wire format and never change.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,10 @@ class Codec:
     def __init__(self) -> None:
         self._by_cls: dict[type[Any], _UserType] = {}
         self._by_name: dict[str, _UserType] = {}
+        # One packer per thread, reused: msgpack.packb makes a new one for every value, which
+        # costs three times the packing of a small frame. A value packed while the thread's
+        # packer is busy (an extension's payload) gets a packer of its own.
+        self._local = threading.local()
 
     def register(
         self,
@@ -75,11 +80,23 @@ class Codec:
 
         :raises TypeError: some value in it has no encoding.
         """
+        local = self._local
+        packer = getattr(local, "packer", None)
+        if packer is None:
+            packer = local.packer = msgpack.Packer(default=self._default, strict_types=True)
+            local.busy = False
         try:
-            result: bytes = msgpack.packb(value, default=self._default, strict_types=True)
+            if local.busy:
+                result: bytes = msgpack.packb(value, default=self._default, strict_types=True)
+                return result
+            local.busy = True
+            try:
+                packed: bytes = packer.pack(value)  # it forgets a value that failed
+            finally:
+                local.busy = False
+            return packed
         except OverflowError as exc:
             raise TypeError(f"cannot encode an integer outside the 64-bit range: {exc}") from None
-        return result
 
     def unpackb(self, data: bytes | memoryview, bulks: list[bytes] | None = None) -> Any:
         """Decode one value (bin stays bytes, arrays become lists).

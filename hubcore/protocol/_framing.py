@@ -316,7 +316,9 @@ class FrameDecoder:
         return True
 
     def _decode(self, body: memoryview) -> Incoming:
-        bulks, self._bulks, self._bulk_total = self._bulks, [], 0
+        bulks = self._bulks
+        if bulks:  # the raw values that came before are this frame's
+            self._bulks, self._bulk_total = [], 0
         try:
             wire = self._codec.unpackb(body, bulks)
         except Exception as exc:
