@@ -203,7 +203,7 @@ class Proxy:
         timeout = self._timeout if timeout is None else timeout
         tracer = self._client.tracer
         if tracer is None:
-            return await self._call(method, args, kwargs, timeout, [])
+            return await self._call(method, args, kwargs, timeout, None)
         started, callee = time.perf_counter(), [("", 0)]
         outcome, detail, call_id = "error", None, tracer.new_call_id()
         try:
@@ -226,8 +226,12 @@ class Proxy:
         args: tuple[Any, ...],
         kwargs: dict[str, Any] | None,
         timeout: float | None,
-        callee: list[tuple[str, int]],
+        callee: list[tuple[str, int]] | None,
     ) -> Any:
+        """The call, sent again to the next publisher while it was not taken.
+
+        :param callee: gets the process and instance of each publisher tried (for a record).
+        """
         client = self._client
         deadline = None if timeout is None else time.monotonic() + timeout
         dead: frozenset[int] = frozenset()
@@ -236,7 +240,8 @@ class Proxy:
             info = client.directory.pick(self._name, self._instance)
             if info is None or info.generation in dead:
                 info = await client.resolve(self._name, self._instance, _left(deadline), dead)
-            callee.append((info.process, info.instance))
+            if callee is not None:
+                callee.append((info.process, info.instance))
             sent_at = time.time()
             try:
                 conn = client.existing_connection(info) or await _connect(client, info, deadline)
@@ -246,7 +251,10 @@ class Proxy:
             except TimeoutError:
                 raise _timeout(self._name, method, timeout) from None
             try:
-                return await conn.call(self._name, method, args, kwargs, timeout=_left(deadline))
+                # Connection.call's own work, without its coroutine: one fewer per call.
+                return await conn.calls.call(
+                    self._name, method, args, kwargs or {}, _left(deadline)
+                )
             except CallTimeout:
                 raise _timeout(self._name, method, timeout) from None
             except ProcessCrashed as exc:
@@ -316,7 +324,7 @@ class RemoteMethod:
             return _LazyStream(proxy, self._method, args, kwargs, self._timeout)
         if proxy._client.tracer is None:  # one coroutine less on the common path
             timeout = proxy._timeout if self._timeout is None else self._timeout
-            return proxy._call(self._method, args, kwargs, timeout, [])
+            return proxy._call(self._method, args, kwargs, timeout, None)
         return proxy._call_traced(self._method, args, kwargs, self._timeout)
 
 

@@ -54,8 +54,8 @@ __all__ = (
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = 4
-BUFFER_START = 16 * 1024  # a decoder's receive buffer at first: small, one per connection
-BUFFER_GROWN = 256 * 1024  # the most it grows to for bursts of small frames
+BUFFER_START = 4 * 1024  # a decoder's receive buffer at first: small, one per connection
+BUFFER_GROWN = 256 * 1024  # the most it grows to, doubling after each read that filled it
 BUFFER_MIN_ROOM = 2048  # less room than this at the end: move the unparsed bytes to the front
 _LENGTH = struct.Struct(">I")
 # A BULK frame's body is the array [21, id, size]: a fixarray of 3 (0x93), then the kind.
@@ -170,6 +170,7 @@ class FrameDecoder:
         self._bulks: list[bytes] = []  # raw values for the frame that follows them
         self._bulk_total = 0
         self._lent: memoryview | None = None  # the view get_buffer returned last
+        self._grow = False  # the last read filled the buffer
 
     @property
     def buffered(self) -> int:
@@ -187,10 +188,11 @@ class FrameDecoder:
             return view
         buf, start, end = self._buf, self._start, self._end
         room = len(buf) - end
-        if room == 0 or (room < BUFFER_MIN_ROOM and start):
+        if self._grow or room == 0 or (room < BUFFER_MIN_ROOM and start):
             size = len(buf)
-            if 2 * (end - start) > size:  # reads keep filling it: a burst
-                size = 2 * size if size < BUFFER_GROWN else 2 * (end - start)
+            if self._grow or 2 * (end - start) > size:  # a burst: reads filled it
+                size = 2 * size if size < BUFFER_GROWN else max(size, 2 * (end - start))
+            self._grow = False
             self._move(start, end, size)
         view = self._lent = memoryview(self._buf)[self._end :]
         return view
@@ -209,8 +211,10 @@ class FrameDecoder:
         """``nbytes`` bytes were written at the start of the last :meth:`get_buffer`."""
         if self._bulk is not None:
             self._bulk_filled += nbytes
-        else:
-            self._end += nbytes
+            return
+        self._end += nbytes
+        if self._end == len(self._buf) and len(self._buf) < BUFFER_GROWN:
+            self._grow = True  # more may be waiting: read more at once next time
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Incoming]:
         """Add received bytes and return every frame they complete.

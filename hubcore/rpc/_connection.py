@@ -176,7 +176,9 @@ class Connection:
                 self.close_reason = f"protocol violation: {why}"
                 farewell = encode_frame(Goodbye(f"you broke the protocol: {why}"))
             except ConnectionLost as exc:
-                self.close_reason = reason(exc)
+                # A GOODBYE's reason, if one came, says more than the reset that may follow it
+                # (an end that drops us with bytes of ours unread resets the connection).
+                self.close_reason = self.close_reason or reason(exc)
             finally:
                 self._closed()
                 tg.cancel_scope.cancel()

@@ -25,7 +25,7 @@ from hubcore.transport import ByteStream
 
 __all__ = ("Outbox",)
 
-JOIN_MAX = 256 * 1024  # queued writes up to this size leave as one buffer (joined: a copy)
+JOIN_MAX = 64 * 1024  # corked writes leave joined in one buffer unless one is larger than this
 
 
 class Outbox:
@@ -35,6 +35,7 @@ class Outbox:
         self._stream = stream
         self._queue: list[bytes] = []
         self._corked = False
+        self._large = False  # the queue holds a write above JOIN_MAX (never joined: no copy)
         self._wake = anyio.Event()
         self.drained = anyio.Event()
         self.drained.set()
@@ -57,6 +58,8 @@ class Outbox:
             return
         if self._corked:
             self._queue.append(data)
+            if len(data) > JOIN_MAX:
+                self._large = True
         elif self._write_nowait is not None:
             self._write_nowait(data)
         else:
@@ -100,9 +103,10 @@ class Outbox:
         out, self._queue = self._queue, []
         if len(out) == 1:
             self._write_nowait(out[0])
-        elif sum(len(data) for data in out) <= JOIN_MAX:
+        elif not self._large:
             self._write_nowait(b"".join(out))
         else:  # a large value among them: no copy of it
+            self._large = False
             for data in out:
                 self._write_nowait(data)
 

@@ -84,17 +84,17 @@ class _Deadlines(Generic[_T]):
         self.parked = 0  # waits with a deadline, parked now
 
     def push(self, when: float, token: _T) -> None:
-        """A wait parks until ``when`` (call :meth:`ended` when it stops waiting)."""
-        heap = self._heap
+        """A wait parks until ``when`` (and ``parked`` goes down by one when it stops)."""
+        heap, live = self._heap, self._live
+        # Calls with one timeout end in about the order they started: the earliest deadlines
+        # are mostly those of finished waits, which go from the top at no cost.
+        while heap and not live(heap[0][2]):
+            heapq.heappop(heap)
         if len(heap) > 2 * self.parked + 64:
-            heap[:] = [entry for entry in heap if self._live(entry[2])]
+            heap[:] = [entry for entry in heap if live(entry[2])]
             heapq.heapify(heap)
         self.parked += 1
         heapq.heappush(heap, (when, next(self._seq), token))
-
-    def ended(self) -> None:
-        """A wait with a deadline stopped waiting (woken, timed out or cancelled)."""
-        self.parked -= 1
 
     def due(self, now: float) -> list[_T]:
         """The live waits whose deadline is ``now`` or earlier (taken off)."""
@@ -139,7 +139,7 @@ class AsyncioWaiting:
             await future
         finally:
             slot.waiter = None
-            self.deadlines.ended()
+            self.deadlines.parked -= 1
 
     def wake(self, slot: Parked) -> None:
         future = slot.waiter
@@ -228,7 +228,7 @@ class TrioWaiting:
             await lowlevel.wait_task_rescheduled(parked.abort)
         finally:
             slot.waiter = parked.slot = None
-            self.deadlines.ended()
+            self.deadlines.parked -= 1
 
     def wake(self, slot: Parked) -> None:
         parked = slot.waiter

@@ -35,7 +35,7 @@ from hubcore.transport.unix import RECEIVE_SIZE, Credentials, peer_credentials
 
 __all__ = ("AsyncioListener", "AsyncioStream", "connect", "listen")
 
-SCRATCH_SIZE = 64 * 1024  # the read buffer before a receiver gives its own (the handshake)
+SCRATCH_SIZE = 4 * 1024  # the read buffer before a receiver gives its own (the handshake)
 LARGE_WRITE = 64 * 1024  # writes above this size go to the transport as memoryviews
 
 

@@ -92,11 +92,17 @@ class Slow:
         self.most = 0  # the most calls running at once
         self.done = 0
         self._base = 0
+        self._crowd = anyio.Event()
 
-    async def take(self, payload: bytes, seconds: float) -> int:
+    async def take(self, payload: bytes, seconds: float, crowd: int = 0) -> int:
+        """Take ``seconds``; the first calls wait (10 s at most) until ``crowd`` run at once."""
         self.running += 1
         self.most = max(self.most, self.running)
+        if self.running >= crowd:
+            self._crowd.set()
         try:
+            with anyio.move_on_after(10):
+                await self._crowd.wait()
             await anyio.sleep(seconds)
         finally:
             self.running -= 1
