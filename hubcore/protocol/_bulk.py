@@ -5,9 +5,10 @@ is a binary value (``bytes``, ``bytearray``, ``memoryview``) of at least :data:`
 is sent as, for each such value, a BULK frame ``[21, id, size]`` followed by ``size`` raw bytes
 that its length header does not count, then the frame itself, where the value is replaced by
 extension type 7 holding the index of its BULK among those before the frame (4 bytes,
-big-endian). The receiver reads the raw bytes straight into a buffer of their size and hands
-them to the frame that follows as it decodes it. So the payload is never copied into or out of
-a msgpack body, nor joined with its header: ``bytes`` are sent from the caller's own object.
+big-endian). The receiver reads the raw bytes straight into the ``bytes`` object the value
+becomes (:class:`~hubcore.protocol._framing.FrameDecoder`) and hands it to the frame that
+follows as it decodes it. So the payload is never copied into or out of a msgpack body, nor
+joined with its header: ``bytes`` are sent from the caller's own object.
 (A ``bytearray`` or ``memoryview`` is copied once, into ``bytes``: the caller may change it
 before the socket took it.)
 

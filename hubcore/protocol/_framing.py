@@ -14,6 +14,7 @@ closed). Nothing here awaits or blocks: a blocking client uses the same two piec
 from __future__ import annotations
 
 import contextlib
+import io
 import struct
 from collections.abc import Callable
 from typing import Any, TypeAlias, get_args
@@ -165,11 +166,13 @@ class FrameDecoder:
         self._buf = bytearray(BUFFER_START)
         self._start = 0  # the first byte not yet parsed
         self._end = 0  # the end of the bytes received
-        self._bulk: bytearray | None = None  # the raw bytes of a BULK, while they arrive
+        self._bulk: memoryview | None = None  # where the raw bytes of a BULK go, as they arrive
+        self._bulk_holder: io.BytesIO | None = None  # ... the bytes object behind it
         self._bulk_filled = 0
         self._bulks: list[bytes] = []  # raw values for the frame that follows them
         self._bulk_total = 0
         self._lent: memoryview | None = None  # the view get_buffer returned last
+        self._lent_bulk = False  # ... and it is one of the BULK being received
         self._grow = False  # the last read filled the buffer
 
     @property
@@ -184,8 +187,11 @@ class FrameDecoder:
         :param sizehint: ignored (``asyncio.BufferedProtocol`` passes one).
         """
         if self._bulk is not None:
-            view = self._lent = memoryview(self._bulk)[self._bulk_filled :]
-            return view
+            if self._bulk_filled < len(self._bulk):
+                view = self._lent = self._bulk[self._bulk_filled :]
+                self._lent_bulk = True
+                return view
+            self._bulk_complete(force=True)  # its last read is over: the transport let go
         buf, start, end = self._buf, self._start, self._end
         room = len(buf) - end
         if self._grow or room == 0 or (room < BUFFER_MIN_ROOM and start):
@@ -195,6 +201,7 @@ class FrameDecoder:
             self._grow = False
             self._move(start, end, size)
         view = self._lent = memoryview(self._buf)[self._end :]
+        self._lent_bulk = False
         return view
 
     def _let_go(self) -> None:
@@ -292,6 +299,8 @@ class FrameDecoder:
         """
         try:
             _kind, _cid, size = self._codec.unpackb(body)
+        except Exception as exc:
+            raise ProtocolError(f"undecodable BULK frame: {describe(exc)}") from exc
         finally:
             body.release()
         if type(size) is not int or size < 0:
@@ -302,21 +311,44 @@ class FrameDecoder:
                 f"peer announced {self._bulk_total} bytes of raw values for one frame, above "
                 f"the limit of {self.max_size}"
             )
-        bulk = bytearray(size)
+        # The bytes are received straight into the bytes object the value will be: a BytesIO
+        # made on a zeroed bytes object (pages the kernel maps on first write, not memset)
+        # lends its buffer, and CPython's getvalue() hands that buffer over once nobody holds
+        # a view of it. So a value is written once, by the kernel. (Elsewhere getvalue()
+        # copies, as bytes(bytearray) would.)
+        holder = io.BytesIO(bytes(size))
+        bulk = holder.getbuffer()
         taken = min(size, end - pos)
         bulk[:taken] = memoryview(self._buf)[pos : pos + taken]
-        self._bulk, self._bulk_filled = bulk, taken
+        self._bulk, self._bulk_holder, self._bulk_filled = bulk, holder, taken
         self._bulk_complete()
         return pos + taken
 
-    def _bulk_complete(self) -> bool:
-        """If the raw bytes of the current BULK all arrived, keep them for the next frame."""
-        assert self._bulk is not None
-        if self._bulk_filled < len(self._bulk):
+    def _bulk_complete(self, force: bool = False) -> bool:
+        """If the raw bytes of the current BULK all arrived, keep them for the next frame.
+
+        A transport that still holds the view it read them into (uvloop does, while it calls
+        ``buffer_updated``) would make ``getvalue`` copy them: then they are kept at the next
+        :meth:`get_buffer` instead, which comes before the frame that uses them.
+
+        :param force: keep them now, even if a copy is made.
+        """
+        bulk, holder = self._bulk, self._bulk_holder
+        assert bulk is not None
+        assert holder is not None
+        if self._bulk_filled < len(bulk):
             return False
-        self._bulks.append(bytes(self._bulk))
-        self._let_go()
-        self._bulk = None
+        lent = self._lent
+        if lent is not None and self._lent_bulk:
+            try:
+                lent.release()
+            except BufferError:
+                if not force:
+                    return False
+            self._lent = None
+        bulk.release()
+        self._bulks.append(holder.getvalue())
+        self._bulk = self._bulk_holder = None
         return True
 
     def _decode(self, body: memoryview) -> Incoming:

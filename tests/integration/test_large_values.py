@@ -1,6 +1,6 @@
-"""A large binary value crosses with at most two copies of it held at once on each side: the
-buffer it is received into and the value made from it (peak of Python's allocations,
-tracemalloc, in the caller and in the publisher)."""
+"""A large binary value crosses with at most two copies of it held at once on each side (one
+where CPython lets the value be the buffer it was received into), measured as the peak of
+Python's allocations (tracemalloc) in the caller and in the publisher."""
 
 from __future__ import annotations
 

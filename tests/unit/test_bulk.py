@@ -4,6 +4,8 @@ buffer: what is sent, what arrives, in any pieces, and what is refused."""
 from __future__ import annotations
 
 import itertools
+import pickle
+import tracemalloc
 from typing import Any
 
 import msgpack
@@ -241,6 +243,46 @@ def test_decoder_lets_go_of_a_dropped_buffer_lent_to_the_transport() -> None:
     with pytest.raises(ValueError, match="released"):
         lent[0]
     assert decoder.feed(body) == [Result(4, BIG)]
+
+
+def test_bulk_value_is_the_buffer_it_was_received_into() -> None:
+    """The raw bytes are received into the bytes object the value becomes: taking the value
+    out allocates nothing of its size."""
+    decoder = FrameDecoder()
+    header, raw, body = encode_parts(Result(4, BIG))
+    decoder.feed(header)
+    decoder.get_buffer(-1)[:] = raw
+    tracemalloc.start()
+    try:
+        decoder.buffer_updated(len(raw))
+        frames = decoder.feed(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames == [Result(4, BIG)]
+    assert peak < len(BIG) // 2
+
+
+def test_bulk_value_is_kept_once_the_transport_let_go_of_its_view() -> None:
+    """uvloop holds the view it read into while it calls ``buffer_updated``: the value is then
+    taken at the next ``get_buffer``, which comes before the frame that uses it."""
+    decoder = FrameDecoder()
+    header, raw, body = encode_parts(Result(4, BIG))
+    decoder.feed(header)
+    lent = decoder.get_buffer(-1)
+    lent[:] = raw
+    held = pickle.PickleBuffer(lent)  # the transport's hold on the view, as uvloop's
+    tracemalloc.start()
+    try:
+        decoder.buffer_updated(len(raw))
+        assert decoder.frames() == []
+        held.release()
+        frames = decoder.feed(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames == [Result(4, BIG)]
+    assert peak < len(BIG) // 2  # not copied out of a buffer still held
 
 
 def test_decoder_feed_of_many_frames_in_one_piece() -> None:
