@@ -123,3 +123,22 @@ class Clash:
 
     def get_property(self, key: str = "k") -> list[str]:
         return ["get_property", key]
+
+
+class Sequence:
+    """Writes down the order in which its methods run."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def record(self, n: int) -> int:
+        self.seen.append(n)
+        return n
+
+    async def record_later(self, n: int) -> int:
+        self.seen.append(n)
+        await anyio.sleep(0.001)
+        return n
+
+    def order(self) -> list[int]:
+        return self.seen
