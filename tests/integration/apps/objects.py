@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,12 @@ class Sequence:
     async def record_later(self, n: int) -> int:
         self.seen.append(n)
         await anyio.sleep(0.001)
+        return n
+
+    def block(self, n: int, seconds: float) -> int:
+        """A plain method that holds its process's event loop for ``seconds``."""
+        time.sleep(seconds)
+        self.seen.append(n)
         return n
 
     def order(self) -> list[int]:
