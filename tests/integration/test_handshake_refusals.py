@@ -23,6 +23,8 @@ import anyio.abc
 import msgpack
 import pytest
 
+import hubcore
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 # Frame kinds of docs/protocol.md (fixed on the wire).
@@ -191,3 +193,92 @@ async def test_the_hub_refuses_a_process_of_another_uid(hub, client, caplog):
     assert frames(bytes.fromhex(answer["reply"])) == [[ERROR, 0, "AuthenticationFailed", reason]]
     assert any(line.endswith(reason) for line in refusals(caplog)), refusals(caplog)
     assert await client.hub_call("ping") == "pong"
+
+
+async def test_the_hub_logs_a_client_that_hangs_up_during_the_handshake(hub, caplog):
+    caplog.set_level(logging.WARNING, "hubcore")
+    async with await anyio.connect_unix(hub.address) as stream:
+        await hello(stream)
+        await read_frame(stream)  # the CHALLENGE: then hang up instead of answering it
+    with anyio.fail_after(10):
+        while not refusals(caplog):  # noqa: ASYNC110 (the hub logs it in its own task)
+            await anyio.sleep(0.01)
+    assert refusals(caplog) == [
+        f"hub refused a connection from pid {os.getpid()}: "
+        "the other end closed the connection during the handshake"
+    ]
+
+
+# The client's side: hubcore.connect against a server that speaks raw frames.
+
+
+async def _serve_one(
+    path: Path, answer: bytes | None, *, task_status: Any = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Accept one connection, read its HELLO, send ``answer`` and hang up (None: say nothing,
+    and keep the connection open)."""
+    async with await anyio.create_unix_listener(path) as listener:
+        task_status.started()
+        async with await listener.accept() as stream:
+            assert (await read_frame(stream))[0] == HELLO
+            if answer is None:
+                await anyio.sleep_forever()
+            await stream.send(answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "message"),
+    [
+        pytest.param(
+            frame(ERROR, 0, "AuthenticationFailed", "go away"),
+            hubcore.AuthenticationFailed,
+            "go away",
+            id="refused",
+        ),
+        pytest.param(
+            frame(RESULT, 0, None),
+            hubcore.ProtocolError,
+            "handshake: expected CHALLENGE, got frame kind 11 (RESULT)",
+            id="wrong-kind",
+        ),
+        pytest.param(
+            b"",
+            hubcore.ConnectionLost,
+            "the other end closed the connection during the handshake",
+            id="hung-up",
+        ),
+    ],
+)
+async def test_a_client_says_why_a_server_failed_the_handshake(rundir, answer, error, message):
+    path = rundir / "fake.sock"
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(_serve_one, path, answer)
+            with pytest.raises(error) as info:
+                async with hubcore.connect(path, token=b"t" * 32, reconnect=False):
+                    pass
+            tg.cancel_scope.cancel()
+    assert str(info.value) == message
+
+
+async def test_a_client_refuses_a_server_without_the_token(hub):
+    with pytest.raises(hubcore.AuthenticationFailed) as info:
+        async with hubcore.connect(hub.address, token=b"not-the-token", reconnect=False):
+            pass
+    assert str(info.value) == (
+        "the server could not prove it holds the token: wrong address or token file?"
+    )
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # 5 s: the client's own bound
+async def test_a_client_gives_up_on_a_silent_server(rundir, anyio_backend):
+    path = rundir / "fake.sock"
+    async with anyio.create_task_group() as tg:
+        await tg.start(_serve_one, path, None)
+        started = anyio.current_time()
+        with pytest.raises(TimeoutError) as info:
+            async with hubcore.connect(path, token=b"t" * 32, reconnect=False):
+                pass
+        tg.cancel_scope.cancel()
+    assert 4.5 < anyio.current_time() - started < 8
+    assert str(info.value) == "the other end did not complete the handshake within 5 s"

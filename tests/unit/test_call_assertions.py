@@ -7,6 +7,7 @@ too little fails here.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -361,3 +362,46 @@ async def test_async_wait_for_shares_the_record_and_awaits_its_fetch() -> None:
     assert calls.assert_called_once("caller.bump") is bump  # one record for both views
     with pytest.raises(AssertionError, match=r"waited 0\.05s for 2 call"):
         await async_calls.wait_for("caller.bump", count=2, timeout=0.05)
+
+
+def test_table_cuts_the_call_at_70_characters_and_the_outcome_at_50() -> None:
+    long = record("page.open", "x" * 500, outcome="error", detail="y" * 500)
+    short = record("page.open", "x" * 10)
+    table = calls_of(long, short).table().splitlines()
+    call = "page.open('" + "x" * 59  # 70 characters
+    outcome = "error: " + "y" * 43  # 50 characters
+    assert f"  {call}  {outcome}  " in table[1]
+    assert table[2].index("result: None") == table[1].index(outcome)  # aligned columns
+
+
+def test_wait_for_waits_5_s_by_default() -> None:
+    """The default of pytest.md: 5 s, the same in a sync and an async test."""
+    for view in (Calls, AsyncCalls):
+        assert inspect.signature(view.wait_for).parameters["timeout"].default == 5.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_wait_for_waits_out_its_whole_timeout() -> None:
+    """A call that comes 0.6 s into a 1.5 s wait is found: the wait does not give up early."""
+    bump = record("caller.bump")
+    started = time.monotonic()
+
+    async def fetch_async() -> list[hubcore.CallRecord]:
+        return [bump] if time.monotonic() - started >= 0.6 else []
+
+    async_calls = AsyncCalls(Calls(Feed()), fetch_async)
+    assert await async_calls.wait_for("caller.bump", timeout=1.5) is bump
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_view_assertions_pull_the_records_too() -> None:
+    """The assertions of the async view (all but wait_for) pull through the sync fetch."""
+
+    async def fetch_async() -> list[hubcore.CallRecord]:
+        return []
+
+    bump = record("caller.bump")
+    async_calls = AsyncCalls(Calls(Feed(bump)), fetch_async)
+    assert async_calls.assert_called_once("caller.bump") is bump
