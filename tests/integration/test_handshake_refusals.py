@@ -282,3 +282,17 @@ async def test_a_client_gives_up_on_a_silent_server(rundir, anyio_backend):
         tg.cancel_scope.cancel()
     assert 4.5 < anyio.current_time() - started < 8
     assert str(info.value) == "the other end did not complete the handshake within 5 s"
+
+
+async def test_a_wrong_proof_from_a_client_already_gone_is_still_logged_as_such(hub, caplog):
+    """The hub's ERROR cannot be delivered (the client hung up right after its proof): the
+    refusal is still a wrong token, not a hang-up."""
+    caplog.set_level(logging.WARNING, "hubcore")
+    async with await anyio.connect_unix(hub.address) as stream:
+        await hello(stream)
+        challenge = await read_frame(stream)
+        await stream.send(frame(AUTH, 0, proof(b"not-the-token", b"client", challenge[2])))
+    with anyio.fail_after(10):
+        while not refusals(caplog):  # noqa: ASYNC110 (the hub logs it in its own task)
+            await anyio.sleep(0.01)
+    assert refusals(caplog) == [f"hub refused a connection from pid {os.getpid()}: wrong token"]

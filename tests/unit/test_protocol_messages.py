@@ -108,7 +108,10 @@ def test_a_field_of_an_unnamed_type_is_named_by_its_class() -> None:
 def test_a_frame_over_the_limit_says_what_to_do() -> None:
     with pytest.raises(hubcore.PayloadTooLarge) as info:
         encode_frame(Call(1, "big", "put", (b"x" * 2048,), {}), max_size=1024)
-    assert "payloads or raise max_frame_size on both ends" in str(info.value)
+    assert str(info.value) == (
+        f"frame of {info.value.size} bytes exceeds the limit of 1024 bytes: send smaller "
+        "payloads or raise max_frame_size on both ends"
+    )
 
 
 def test_an_integer_out_of_range_says_so() -> None:
