@@ -68,6 +68,9 @@ async def _faults(app: hubcore.App) -> list[str]:
     gap = (LOAD_SECONDS - 2.0) / KILLS  # the pace of the faults, not a synchronisation
 
     async def kill(instance: int) -> None:
+        # A process that serves (not one still starting after the previous kill, on a slow
+        # machine): the kill meets calls in flight.
+        await app.ready(timeout=15)
         pid = app.processes[f"target.{instance}"].pid
         await app.kill("target", instance)  # returns once the supervisor saw it die
         done.append(f"kill -9 target.{instance} (pid {pid})")
