@@ -1,7 +1,9 @@
 """A change signal: "something changed, look again", broadcast to every waiter.
 
-How it works: one :class:`anyio.Event` stands for the next change. :meth:`Changes.notify` sets
-it, which wakes everyone waiting, and puts a fresh one in its place for the waiters to come.
+How it works: one :class:`anyio.Event` stands for the next change, made by the first waiter.
+:meth:`Changes.notify` sets it, which wakes everyone waiting, and drops it so the next waiter
+makes a fresh one. With nobody waiting, a notify costs an attribute check, and it works outside
+an event loop (older versions of anyio need a running loop to set an event).
 No value travels with the signal: a waiter re-reads the state it cares about and waits again
 if its condition still does not hold. This replaces polling wherever state changes in one task
 and is awaited in others (the directory, the supervisor's records, an app's readiness).
@@ -22,13 +24,16 @@ class Changes:
     """A broadcast signal: :meth:`notify` wakes every task blocked in :meth:`wait`."""
 
     def __init__(self) -> None:
-        self._next = anyio.Event()
+        self._next: anyio.Event | None = None
 
     def notify(self) -> None:
         """Wake every current waiter; later waiters wait for the next notify."""
-        self._next.set()
-        self._next = anyio.Event()
+        event, self._next = self._next, None
+        if event is not None:
+            event.set()
 
     async def wait(self) -> None:
         """Block until the next :meth:`notify`."""
+        if self._next is None:
+            self._next = anyio.Event()
         await self._next.wait()
