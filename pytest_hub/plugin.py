@@ -13,9 +13,7 @@ import psutil
 import pytest
 
 from pytest_hub import _fixtures, _report, _settings
-from pytest_hub._crash import describe
 from pytest_hub._fixtures import (
-    HUB_APP_KEY,
     SESSION_KEY,
     hub_app,
     hub_app_factory,
@@ -88,17 +86,7 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     if report.failed:
         _report.point_at_test(item, call, report)
-    handle = item.stash.get(HUB_APP_KEY, None)
-    if handle is None or report.when != "call" or not handle.started:
-        return
-    crashes = handle.unexpected_crashes()
-    if crashes and report.passed:
-        report.outcome = "failed"
-        report.longrepr = "\n\n".join(describe(c) for c in crashes)
-    if report.failed:
-        for label, lines in handle.output_since_start().items():
-            if lines:
-                report.sections.append((f"hub output: {label}", "\n".join(lines)))
+    _report.add_hub_sections(item, report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
