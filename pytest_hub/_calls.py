@@ -20,7 +20,7 @@ import anyio
 
 import hubcore
 
-__all__ = ("AsyncCalls", "Calls", "call_text", "format_table")
+__all__ = ("AsyncCalls", "Calls", "format_table")
 
 POLL = 0.02  # seconds between looks: the calls happen in other processes, which push nothing
 
@@ -309,11 +309,6 @@ NESTED = "\\_ "
 ORPHAN = "..\\_ "
 
 
-def call_text(record: hubcore.CallRecord, width: int = 70) -> str:
-    """``object.method(args)``, cut to ``width`` characters."""
-    return f"{record.object}.{record.method}{_show(record.args, record.kwargs) or '()'}"[:width]
-
-
 def format_table(records: Sequence[hubcore.CallRecord]) -> str:
     """Calls as aligned text: caller, callee, call, outcome, duration. A call made while
     serving another of the records is indented under it; one made while serving a call the
@@ -329,7 +324,7 @@ def format_table(records: Sequence[hubcore.CallRecord]) -> str:
             (
                 f"{r.caller}.{r.caller_instance}",
                 f"{r.callee}.{r.callee_instance}",
-                (mark + call_text(r, 70))[:70],
+                (mark + r.call_text(70))[:70],
                 f"{r.outcome}: {r.detail}"[:50],
                 f"{r.duration * 1000:.1f}",
             )

@@ -11,7 +11,6 @@ from typing import Any
 import psutil
 
 import hubcore
-from pytest_hub._calls import call_text
 
 __all__ = ("Baseline", "Crash", "alive", "describe", "find_crashes", "in_flight_to")
 
@@ -166,7 +165,7 @@ def _calls_in_flight(crash: Crash, calls: Sequence[hubcore.CallRecord]) -> list[
             then = f"still waiting after {r.duration:.2f} s"
         else:
             then = f"{r.outcome} after {r.duration:.2f} s: {r.detail}"
-        rows.append((f"{r.caller}.{r.caller_instance}", call_text(r, 60), running, then[:100]))
+        rows.append((f"{r.caller}.{r.caller_instance}", r.call_text(60), running, then[:100]))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     table = [
         "    " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[3]

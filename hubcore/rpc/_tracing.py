@@ -55,6 +55,12 @@ class CallRecord:
         """Plain values for the wire."""
         return asdict(self)
 
+    def call_text(self, width: int = 70) -> str:
+        """The call as written in Python, ``object.method(args)``, cut to ``width``
+        characters: ``page_snapshot.take('http://a', width=320)``."""
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.object}.{self.method}({', '.join(parts)})"[:width]
+
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> CallRecord:
         """Rebuild from :meth:`to_wire` output."""
