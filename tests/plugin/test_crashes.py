@@ -109,6 +109,7 @@ import signal
 import threading
 import time
 
+import psutil
 import pytest
 
 
@@ -142,8 +143,22 @@ def test_call_of_the_test_in_flight_when_the_test_fails(hub_app, proxy):
     while "waiting" not in hub_app.logs("background")[before:]:
         assert time.monotonic() < deadline, "the call did not reach background"
         time.sleep(0.02)
-    os.kill(hub_app.processes["background.0"]["pid"], signal.SIGKILL)
+    pid = hub_app.processes["background.0"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)  # the signal lands a moment later: the test must see the death
     pytest.fail("failing with a call in flight to a process just killed")
+
+
+def _wait_dead(pid):
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        assert time.monotonic() < deadline, f"pid {pid} did not die"
+        time.sleep(0.01)
 
 
 def test_healthy_again(proxy):
