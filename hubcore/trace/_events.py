@@ -6,8 +6,9 @@ slices over the same time, as its caller timed it: ``-> page_snapshot.take`` in 
 lane and ``page_snapshot.take`` in the callee's, joined by a flow arrow (``s`` at the caller's
 slice, ``f`` bound to the callee's enclosing slice). A call made while serving another (its
 record's ``parent``) is drawn inside the parent's slice in that lane, on the same row when
-it fits. Tests are a lane of their own (``tests``), failed ones coloured, and each call slice
-names, in its args, the test it was made during.
+it fits; two calls that merely overlap are never drawn one inside the other. Tests are a
+lane of their own (``tests``), failed ones coloured, and each call slice names, in its args,
+the test it was made during.
 
 Invariant: the slices of one row nest or follow each other, never overlap partly (what the
 format requires of a thread); rows are added to a lane until every slice fits. Times are
@@ -316,21 +317,22 @@ def _meta(kind: str, pid: int, tid: int, **args: Any) -> dict[str, Any]:
 
 
 def _pack(lane: _Lane) -> None:
-    """Give each slice of ``lane`` a row in which it nests in, or follows, the slices before
-    it; a slice drawn inside another tries that one's row first."""
-    rows: list[list[int]] = []  # per row: the ends of the slices open at the current start
+    """Give each slice of ``lane`` a row where nothing else is open at its start, or where
+    the slice it must be drawn inside is the innermost one open (its parent's call): a slice
+    drawn inside another always means a call made for it, never two calls that overlapped."""
+    rows: list[list[_Slice]] = []  # per row: the slices open at the current start, nested
     for s in sorted(lane.slices, key=lambda s: (s.start, -s.end, s.order)):
         first = [s.container.row] if s.container is not None and s.container.row >= 0 else []
         for row in _candidates(first, len(rows)):
             open_ = rows[row]
-            while open_ and open_[-1] <= s.start:
+            while open_ and open_[-1].end <= s.start:
                 open_.pop()
-            if not open_ or open_[-1] >= s.end:
-                open_.append(s.end)
+            if not open_ or (open_[-1] is s.container and s.end <= open_[-1].end):
+                open_.append(s)
                 s.row = row
                 break
         else:
-            rows.append([s.end])
+            rows.append([s])
             s.row = len(rows) - 1
     lane.rows = len(rows)
 

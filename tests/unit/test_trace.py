@@ -142,6 +142,21 @@ def test_a_nested_call_is_drawn_inside_its_parent_on_the_same_row() -> None:
     assert nested["args"]["parent"] == "p:1"
 
 
+def test_calls_that_only_overlap_are_drawn_on_rows_of_their_own() -> None:
+    """A short call served while a long one is served is not its child: not drawn inside."""
+    trace = Trace()
+    trace.add_calls(
+        [
+            rec("page.take", "web.0", at=0, dur=1.0, call_id="w:1"),
+            rec("page.take", "web.1", at=0.2, dur=0.1, call_id="w:2"),
+            rec("page.take", "web.0", at=2, dur=0.1, call_id="w:3"),
+        ]
+    )
+    events = events_of(trace)
+    served = [e for e in slices(events) if lane_of(events, e) == "background.0"]
+    assert [e["tid"] % 10_000 for e in served] == [0, 1, 0]  # the third fits the first row
+
+
 def test_tests_are_a_lane_and_calls_name_the_test_they_were_made_during() -> None:
     trace = Trace()
     trace.add_test("tests/test_a.py::test_ok", T0, T0 + 1, "passed")
