@@ -135,16 +135,19 @@ def add_hub_sections(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     records: list[hubcore.CallRecord] = []
     pending: list[hubcore.CallRecord] = []
+    failure = ""
     if deaths:
-        handle.see_deaths(deaths)  # how and when each died, and its callers told of it
-        records, pending = handle.calls_at_report()
+        try:
+            handle.see_deaths(deaths)  # how and when each died, and its callers told of it
+            records, pending = handle.calls_at_report()
+        except Exception as exc:  # the report is made whatever the app does
+            failure = f"\n  (the calls in flight could not be listed: {exc!r})"
         deaths = handle.deaths()
     unexpected = [c for c in deaths if not handle.expected(c)]
     said = []
     for crash in deaths:
-        text = describe(
-            crash, in_flight_to(crash, records, pending), expected=handle.expected(crash)
-        )
+        calls = in_flight_to(crash, records, pending)
+        text = describe(crash, calls, expected=handle.expected(crash)) + failure
         if failed_by_death and crash in unexpected:
             said.append(text)  # the test's error: it failed for this
         else:

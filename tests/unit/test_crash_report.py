@@ -1,14 +1,18 @@
 """What a report says of a process that died during a test, without processes: which calls
-were in flight to it (chosen from synthetic records), and how the section reads."""
+were in flight to it (chosen from synthetic records), how the section reads, and which
+sections a report gets (from a stand-in for ``hub_app``)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import hubcore
 from pytest_hub._crash import NOT_SEEN, Baseline, Crash, describe, find_crashes, in_flight_to
+from pytest_hub._fixtures import HUB_APP_KEY
+from pytest_hub._report import add_hub_sections
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -167,3 +171,85 @@ def test_find_crashes_does_not_tell_an_earlier_death_for_one_not_seen_yet() -> N
         None,
     )
     assert describe(found).splitlines()[0].endswith(f"died during the test: {NOT_SEEN}")
+
+
+# -- the report's sections ---------------------------------------------------------------------
+
+
+class FakeHandle:
+    """What the report asks of ``hub_app``: deaths, the calls, the output."""
+
+    started = True
+
+    def __init__(self, deaths: list[Crash], expected: set[str] = frozenset(), **calls: Any) -> None:
+        self._deaths = deaths
+        self._expected = expected
+        self._calls = calls
+        self.seen: list[Crash] = []
+
+    def deaths(self) -> list[Crash]:
+        return self._deaths
+
+    def expected(self, crash: Crash) -> bool:
+        return crash.name in self._expected
+
+    def see_deaths(self, deaths: list[Crash]) -> None:
+        self.seen += deaths
+
+    def calls_at_report(self) -> tuple[list[hubcore.CallRecord], list[hubcore.CallRecord]]:
+        if "error" in self._calls:
+            raise self._calls["error"]
+        return self._calls.get("records", []), self._calls.get("pending", [])
+
+    def output_since_start(self) -> dict[str, list[str]]:
+        return {"background.0": ["said"], "worker.0": []}
+
+
+def _report_of(handle: FakeHandle, outcome: str = "passed") -> pytest.TestReport:
+    item = SimpleNamespace(stash=pytest.Stash())
+    item.stash[HUB_APP_KEY] = handle
+    report = pytest.TestReport("t.py::test", ("t.py", 1, "test"), {}, outcome, None, "call")
+    add_hub_sections(item, report)
+    return report
+
+
+def test_a_passing_test_that_saw_an_unexpected_death_fails_with_it() -> None:
+    crashed = record("counter.crash", started=DIED - 0.1, outcome="crash", caller=("pytest", 0))
+    handle = FakeHandle([crash()], records=[crashed])
+    report = _report_of(handle)
+    assert report.failed
+    assert str(report.longrepr).startswith("hub process background.0 (pid 4711) died during")
+    assert "    pytest.0  counter.crash()  0.10 s" in str(report.longrepr)
+    assert report.sections == [("hub output: background.0", "said")]
+    assert handle.seen == [crash()]
+
+
+def test_a_failing_test_gets_a_section_per_death_expected_or_not() -> None:
+    killed = crash(label="worker.1", name="worker")
+    waiting = record("counter.wait", started=DIED - 1, outcome="in flight")
+    handle = FakeHandle([crash(), killed], expected={"worker"}, pending=[waiting])
+    report = _report_of(handle, "failed")
+    assert report.longrepr is None  # the test's own error stays
+    titles = [title for title, _ in report.sections]
+    assert titles == ["hub crash: background.0", "hub crash: worker.1", "hub output: background.0"]
+    background, worker = report.sections[0][1], report.sections[1][1]
+    assert "counter.wait()" in background
+    assert "still waiting after 1.00 s" in background
+    assert "died during the test (expected)" in worker
+
+
+def test_a_passing_test_with_only_an_expected_death_passes_and_asks_nothing() -> None:
+    handle = FakeHandle([crash()], expected={"background"}, error=AssertionError("not asked"))
+    report = _report_of(handle)
+    assert report.passed
+    assert report.sections == []
+    assert handle.seen == []
+
+
+def test_the_report_is_made_when_the_calls_cannot_be_listed() -> None:
+    handle = FakeHandle([crash()], error=hubcore.HubError("the hub is gone"))
+    report = _report_of(handle)
+    assert report.failed
+    text = str(report.longrepr)
+    assert text.endswith("(the calls in flight could not be listed: HubError('the hub is gone'))")
+    assert "calls in flight to it: none recorded" in text
