@@ -32,8 +32,9 @@ from hubcore.rpc._tracing import CallRecord
 
 __all__ = ("DEFAULT_LIMIT", "Trace")
 
-#: Calls a trace keeps (the newest): a long ``hubcore dev --trace`` run stays bounded.
-DEFAULT_LIMIT = 200_000
+#: Calls a trace keeps (the newest): a long ``hubcore dev --trace`` run stays bounded. A call
+#: takes about 1 KB of JSON (two slices, their details, an arrow): some 50 MB at the limit.
+DEFAULT_LIMIT = 50_000
 CALL_WIDTH = 160  # characters of ``object.method(args)`` kept per call
 DETAIL_WIDTH = 200
 TESTS = "tests"
