@@ -101,10 +101,11 @@ class TraceCollector:
         trace = self.written
         if trace is None:
             return None
+        dropped = f" (the {trace.dropped} oldest dropped)" if trace.dropped else ""
         return (
-            f"hub trace: {len(trace)} cross-process calls of {trace.tests} tests written to "
-            f"{self.path} (open it in Perfetto or chrome://tracing, or: hubcore trace view "
-            f"{self.path})"
+            f"hub trace: {len(trace)} cross-process calls{dropped} of {trace.tests} tests "
+            f"written to {self.path} (open it in Perfetto or chrome://tracing, or: hubcore "
+            f"trace view {self.path})"
         )
 
 
