@@ -105,18 +105,28 @@ class TraceRecorder:
         self._say = say
         self._interval = interval
         self._scope = anyio.CancelScope()
+        self._draining = False
+        self._stopped = anyio.Event()
 
     async def run(self, app: App) -> None:
         """Drain every interval until :meth:`finish`."""
-        with self._scope:
-            while True:
-                await anyio.sleep(self._interval)
-                await self._drain(app)
+        self._draining = True
+        try:
+            with self._scope:
+                while True:
+                    await anyio.sleep(self._interval)
+                    # Never cancelled half way: the processes forget what they hand over.
+                    with anyio.CancelScope(shield=True):
+                        await self._drain(app)
+        finally:
+            self._stopped.set()
 
     async def finish(self, app: App) -> None:
-        """Stop draining, drain the last calls, and write the file."""
+        """Stop draining (a drain under way ends first), drain the last calls, and write."""
         self._scope.cancel()
         with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_DRAIN):
+            if self._draining:
+                await self._stopped.wait()
             await self._drain(app)
         try:
             self.trace.write(self.path)
