@@ -1,7 +1,8 @@
 """The ``hubcore`` command: run a procfile app and talk to it from the shell.
 
 Commands live in one module per group: ``_dev`` (dev), ``_daemon`` (start, stop), ``_inspect``
-(ps, objects, logs, env), ``_control`` (call, restart), ``_hub`` (hub: a hub without an app);
+(ps, objects, logs, env), ``_control`` (call, restart), ``_hub`` (hub: a hub without an app),
+``_trace`` (trace view, and what ``dev --trace`` records);
 ``_common`` finds the app and its run directory. Every failure the user can act on is one
 ``hubcore: error: ...`` line on stderr and exit code 1 (2 for usage errors, from argparse); a
 Python traceback means a bug.
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from hubcore._errors import HubError, reason
-from hubcore.cli import _control, _daemon, _dev, _hub, _inspect
+from hubcore.cli import _control, _daemon, _dev, _hub, _inspect, _trace
 from hubcore.cli._common import CliError
 
 __all__ = ("build_parser", "main")
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inspect.add_parsers(sub)
     _control.add_parsers(sub)
     _hub.add_parser(sub)
+    _trace.add_parser(sub)
     return parser
 
 

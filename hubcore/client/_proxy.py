@@ -205,7 +205,8 @@ class Proxy:
         if tracer is None:
             return await self._call(method, args, kwargs, timeout, [])
         started, callee = time.perf_counter(), [("", 0)]
-        outcome, detail, call_id = "error", None, tracer.new_call_id()
+        outcome, detail = "error", None
+        call_id = tracer.begin(self._name, method, (args, kwargs), callee)
         try:
             detail = await self._call(method, args, kwargs, timeout, callee)
             outcome = "result"

@@ -31,6 +31,8 @@ ALLOWED: dict[str, set[str]] = {
     "app/_app": {"_errors", "_env", "_changes", "_rundir", "_hub", "client", "rpc", "app"},
     "app/_service": {"_errors", "client", "app"},
     "sync": {"_errors", "_directory", "protocol", "client", "rpc"},
+    # the picture of call records: reads records, nothing else
+    "trace": {"rpc"},
     "worker": {"_errors", "_env", "client", "app"},
     "demo": {"_env", "__init__"},
     "cli": {
@@ -43,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "app",
         "protocol",
         "sync",
+        "trace",  # `hubcore trace view`, `hubcore dev --trace`
     },
     "__init__": {"*"},
 }
