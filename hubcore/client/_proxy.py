@@ -37,9 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = (
     "IS_A_STREAM",
+    "CallRecorder",
     "Proxy",
     "ProxyClient",
     "RemoteMethod",
+    "check_method",
+    "never_ran",
     "proxy_attributes",
     "unreachable",
 )
@@ -171,15 +174,8 @@ class Proxy:
             left = None if timeout is None else _left(started + timeout)
         else:
             left = timeout
-        if method not in info.methods:
-            raise AttributeError(_no_method_message(self._name, method, info))
-        if method in info.streams:
-            if streams_ok:
-                return IS_A_STREAM
-            raise TypeError(
-                f"{self._name}.{method} is an async generator: iterate it with `async for` "
-                "(by name: hubcore.stream), do not await it"
-            )
+        if check_method(self._name, method, info, streams_ok=streams_ok):
+            return IS_A_STREAM
         try:
             return await self._call_traced(method, args, kwargs, left)
         except CallTimeout:
@@ -204,21 +200,14 @@ class Proxy:
         tracer = self._client.tracer
         if tracer is None:
             return await self._call(method, args, kwargs, timeout, [])
-        started, callee = time.perf_counter(), [("", 0)]
-        outcome, detail, call_id = "error", None, tracer.new_call_id()
+        record = CallRecorder(tracer, self._name, method, args, kwargs)
         try:
-            detail = await self._call(method, args, kwargs, timeout, callee)
-            outcome = "result"
-            return detail
-        except Exception as exc:
-            outcome = _OUTCOMES.get(type(exc).__name__, "error")
-            detail = exc
+            value = await self._call(method, args, kwargs, timeout, record.callee)
+        except BaseException as exc:
+            record.failed(exc)
             raise
-        finally:
-            call = (args, kwargs or {})
-            tracer.record(
-                callee[-1], self._name, method, call, outcome, detail, started, call_id=call_id
-            )
+        record.returned(value)
+        return value
 
     async def _call(
         self,
@@ -247,16 +236,11 @@ class Proxy:
                 return await conn.call(self._name, method, args, kwargs, timeout=_left(deadline))
             except CallTimeout:
                 raise _timeout(self._name, method, timeout) from None
-            except ProcessCrashed as exc:
-                if exc.ended_at is None or exc.ended_at >= sent_at:
-                    raise
-                # Dead before the call left: it never ran, so it goes to the process that
-                # publishes the name next, within the same deadline.
-            except CallNotTaken:
-                pass  # its publisher left before taking it: it goes to the next one
-            except ConnectionLost:
-                if conn.goodbye or not conn.closed:
+            except ConnectionLost as exc:
+                if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again
+            # It never ran: it goes to the process that publishes the name next, within the
+            # same deadline.
             dead |= {info.generation}
 
     async def _open_stream(
@@ -288,6 +272,85 @@ class Proxy:
         except TimeoutError:
             raise _timeout(self._name, method, timeout) from None
         return conn.open_stream(self._name, method, args, kwargs, timeout=timeout)
+
+
+def check_method(name: str, method: str, info: ObjectInfo, *, streams_ok: bool) -> bool:
+    """Whether ``method`` of ``name`` (published as ``info``) is a stream; checked before
+    anything is sent.
+
+    :raises AttributeError: the object has no such method.
+    :raises TypeError: it is an async generator and ``streams_ok`` is false.
+    """
+    if method not in info.methods:
+        raise AttributeError(_no_method_message(name, method, info))
+    if method not in info.streams:
+        return False
+    if streams_ok:
+        return True
+    raise TypeError(
+        f"{name}.{method} is an async generator: iterate it with `async for` "
+        "(by name: hubcore.stream), do not await it"
+    )
+
+
+def never_ran(exc: ConnectionLost, sent_at: float, *, goodbye: bool, closed: bool) -> bool:
+    """Whether a call that failed with ``exc`` certainly never ran, so that it may go to the
+    process that publishes its name next (a call runs at most once).
+
+    :param sent_at: ``time.time()`` when the call was about to be sent.
+    :param goodbye: the connection's other end said GOODBYE.
+    :param closed: the connection is closed.
+    """
+    if isinstance(exc, ProcessCrashed):
+        return exc.ended_at is not None and exc.ended_at < sent_at  # dead before it left
+    if isinstance(exc, CallNotTaken):
+        return True  # its publisher left before taking it
+    return closed and not goodbye  # nothing listened any more
+
+
+class CallRecorder:
+    """Records one call in a client's :class:`Tracer`: where it went and how it ended."""
+
+    __slots__ = ("_call", "_id", "_started", "_tracer", "callee")
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        name: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None,
+    ) -> None:
+        self._tracer = tracer
+        self._call = (name, method, args, kwargs or {})
+        self._started = time.perf_counter()
+        self._id = tracer.new_call_id()
+        #: Each instance the call was sent to, in order (the caller appends).
+        self.callee: list[tuple[str, int]] = [("", 0)]
+
+    def returned(self, value: Any) -> None:
+        """The call returned ``value``."""
+        self._record("result", value)
+
+    def failed(self, exc: BaseException) -> None:
+        """The call raised ``exc`` (a cancelled call is recorded as an error without detail)."""
+        if isinstance(exc, Exception):
+            self._record(_OUTCOMES.get(type(exc).__name__, "error"), exc)
+        else:
+            self._record("error", None)
+
+    def _record(self, outcome: str, detail: Any) -> None:
+        name, method, args, kwargs = self._call
+        self._tracer.record(
+            self.callee[-1],
+            name,
+            method,
+            (args, kwargs),
+            outcome,
+            detail,
+            self._started,
+            call_id=self._id,
+        )
 
 
 class RemoteMethod:
