@@ -20,6 +20,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -30,8 +31,9 @@ from hubcore.client import _api, _proxy_ops
 from hubcore.client._blocking import BlockingCalls
 from hubcore.client._client import Client as AsyncClient
 from hubcore.client._client import Publication as AsyncPublication
-from hubcore.client._proxy import IS_A_STREAM, check_method
+from hubcore.client._proxy import IS_A_STREAM
 from hubcore.client._proxy import Proxy as AsyncProxy
+from hubcore.client._rules import check_method
 from hubcore.client._subscriptions import ObjectEvent
 from hubcore.client._subscriptions import Subscription as AsyncSubscription
 from hubcore.protocol import DEFAULT_MAX_FRAME, GET_PROPERTY
@@ -100,7 +102,11 @@ class Client:
         self._async = client
         self._cm = portal().wrap_async_context_manager(client)
         self._cm.__enter__()
-        self._calls = _blocking[client] = BlockingCalls(client, _run)
+        self._calls = _blocking[client] = BlockingCalls(
+            client,
+            lambda *args: _run(partial(client.resolve, *args)),
+            lambda conn: _run(partial(client._crash_error, conn)),
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -226,7 +232,9 @@ class Proxy:
         calls = self._calls
         if calls is None or threading.get_ident() == _portal_thread:
             return _call_kw(proxy._call_traced, method, args, kwargs, None)
-        return calls.call(proxy, method, args, kwargs, None)
+        return calls.call(
+            proxy._name, method, args, kwargs, instance=proxy._instance, timeout=proxy._timeout
+        )
 
 
 class _Method:
@@ -374,7 +382,10 @@ def call(
         return _call_kw(_proxy_ops.call, async_proxy, method, args, kwargs, timeout=timeout)
     _proxy_ops.check_call_arguments("call", method, args, kwargs, timeout)
     check_method(async_proxy._name, method, info, streams_ok=False)
-    return calls.call(async_proxy, method, tuple(args), kwargs, timeout)
+    if timeout is None:
+        timeout = async_proxy._timeout
+    name, instance = async_proxy._name, async_proxy._instance
+    return calls.call(name, method, tuple(args), kwargs, instance=instance, timeout=timeout)
 
 
 def stream(
@@ -395,7 +406,14 @@ def get_property(proxy: Proxy, name: str) -> Any:
     if calls is None:
         return portal().call(_proxy_ops.get_property, async_proxy, name)
     _proxy_ops.check_property_name(name)
-    return calls.call(async_proxy, GET_PROPERTY, (name,), None, None)
+    return calls.call(
+        async_proxy._name,
+        GET_PROPERTY,
+        (name,),
+        None,
+        instance=async_proxy._instance,
+        timeout=async_proxy._timeout,
+    )
 
 
 def broadcast(proxy: Proxy, method: str, /, *args: Any, **kwargs: Any) -> dict[int, Any]:

@@ -1,18 +1,20 @@
 """Blocking calls from any thread, each on a connection the calling thread holds for the call.
 
-How it works: a :class:`BlockingCalls` serves one async :class:`~hubcore.client.Client`, whose
-event loop runs in another thread (``hubcore.sync``'s portal). A call picks an instance from
-that client's directory mirror (safe to read from any thread: see ``hubcore._directory``),
-takes an idle :class:`~hubcore.rpc._blocking.BlockingConnection` to its process from a pool,
-or opens one, and sends the CALL and reads the reply itself: no hop to the event loop's thread
-and back. The connection goes back to the pool afterwards, so a thread that calls again reuses
-it, and N threads calling at once hold N connections to a process, as many as were ever busy
-at the same time.
+How it works: a :class:`BlockingCalls` makes the calls of one client (:class:`Caller`): in
+``hubcore.sync``, an async :class:`~hubcore.client.Client` whose event loop runs in another
+thread (the portal); in the ``hubcore`` command, a blocking view of the hub. A call picks an
+instance from the client's directory mirror (safe to read from any thread: see
+``hubcore._directory``), takes an idle :class:`~hubcore.rpc._blocking.BlockingConnection` to
+its process from a pool, or opens one, and sends the CALL and reads the reply itself: no hop to
+another thread. The connection goes back to the pool afterwards, so a thread that calls again
+reuses it, and N threads calling at once hold N connections to a process, as many as were ever
+busy at the same time.
 
-Only what needs the hub goes through the event loop (``run``): waiting for a name that is not
-published, and asking what became of a process that vanished mid-call (``ProcessCrashed``).
-The retry rules (which calls never ran and may go to the next generation), the errors and the
-call records are those of :class:`~hubcore.client.Proxy`: the same functions decide.
+Only what needs the hub is the client's: waiting for a name that is not published
+(``resolve``), and asking what became of a process that vanished mid-call (``crash_error``,
+for ``ProcessCrashed``); ``hubcore.sync`` runs both on the portal's event loop. The retry rules
+(which calls never ran and may go to the next generation), the errors and the call records are
+those of :class:`~hubcore.client.Proxy`: the same functions decide.
 
 States: open -> closed (:meth:`BlockingCalls.close`: idle connections say GOODBYE, busy ones
 are interrupted, and their calls fail with ``ConnectionLost``; no new call starts).
@@ -21,31 +23,56 @@ are interrupted, and their calls fail with ``ConnectionLost``; no new call start
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hubcore._directory import ObjectInfo
+from hubcore._directory import Directory, ObjectInfo
 from hubcore._errors import AuthenticationFailed, CallTimeout, ConnectionLost
-from hubcore.client._proxy import CallRecorder, Proxy, _timeout, never_ran
+from hubcore.client._rules import CallRecorder, never_ran
+from hubcore.client._rules import call_timeout as _timeout
 from hubcore.rpc._blocking import BlockingConnection
 
 if TYPE_CHECKING:
-    from hubcore.client._client import Client
+    from hubcore.rpc._tracing import Tracer
 
-__all__ = ("BlockingCalls",)
+__all__ = ("BlockingCalls", "Caller", "Resolve")
 
-#: Runs a coroutine function on the client's event loop, from another thread, and returns
-#: its result (``hubcore.sync``: the portal's ``call``).
-Runner = Callable[[Callable[[], Awaitable[Any]]], Any]
+#: ``resolve(name, instance, timeout, exclude)``: an instance of ``name`` whose generation is
+#: not excluded, waiting for one up to ``timeout`` (``ObjectNotFound`` after it), blocking.
+Resolve = Callable[[str, "int | None", "float | None", frozenset[int]], ObjectInfo]
+
+
+class Caller(Protocol):
+    """What blocking calls need of their client (an async ``Client`` is one)."""
+
+    directory: Directory
+    tracer: Tracer | None
+    process: str
+    instance: int | None
+    max_frame: int
+
+    @property
+    def token(self) -> bytes: ...
+
+    def _hello(self) -> dict[str, Any]: ...
+
+    def token_after_refusal(self, refused: bytes) -> bytes | None: ...
 
 
 class BlockingCalls:
     """The blocking calls of one client, from any number of threads."""
 
-    def __init__(self, client: Client, run: Runner) -> None:
+    def __init__(
+        self,
+        client: Caller,
+        resolve: Resolve,
+        crash_error: Callable[[BlockingConnection], BaseException],
+    ) -> None:
+        """:param resolve: waits for a name that the mirror lacks (the slow path).
+        :param crash_error: the error of a call whose publisher vanished without GOODBYE."""
         self._client = client
-        self._run = run
+        self._wait_for = resolve
+        self._crash_error = crash_error
         self._idle: dict[str, list[BlockingConnection]] = {}  # address -> connections
         self._open: set[BlockingConnection] = set()
         self.closed = False
@@ -54,27 +81,29 @@ class BlockingCalls:
 
     def call(
         self,
-        proxy: Proxy,
+        name: str,
         method: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any] | None,
+        *,
+        instance: int | None,
         timeout: float | None,
     ) -> Any:
-        """Call ``method`` through ``proxy`` (``timeout=None``: the proxy's), recorded if the
-        client traces. As :meth:`hubcore.Proxy._call_traced`, blocking.
+        """Call ``name.method`` (an instance of ``name``, or the pinned one), recorded if the
+        client traces. As a :class:`hubcore.Proxy`'s call, blocking.
 
         :raises CallTimeout: no answer within the timeout (the callee's method is cancelled).
         :raises ProcessCrashed: the publisher died with the call in flight.
         :raises RemoteError: the method raised (also an instance of a builtin remote type).
+        :raises ObjectNotFound: ``name`` was not published within the timeout.
         :raises ConnectionLost: the client was closed.
         """
-        timeout = proxy._timeout if timeout is None else timeout
         tracer = self._client.tracer
         if tracer is None:
-            return self._call(proxy, method, args, kwargs, timeout, [])
-        record = CallRecorder(tracer, proxy._name, method, args, kwargs)
+            return self._call(name, instance, method, args, kwargs, timeout, [])
+        record = CallRecorder(tracer, name, method, args, kwargs)
         try:
-            value = self._call(proxy, method, args, kwargs, timeout, record.callee)
+            value = self._call(name, instance, method, args, kwargs, timeout, record.callee)
         except BaseException as exc:
             record.failed(exc)
             raise
@@ -83,7 +112,8 @@ class BlockingCalls:
 
     def _call(
         self,
-        proxy: Proxy,
+        name: str,
+        instance: int | None,
         method: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any] | None,
@@ -92,11 +122,10 @@ class BlockingCalls:
     ) -> Any:
         """As ``Proxy._call``: one deadline for the name, the connection and the reply; a
         call that never ran goes to the next generation of the name."""
-        name = proxy._name
         deadline = None if timeout is None else time.monotonic() + timeout
         dead: frozenset[int] = frozenset()
         while True:
-            info = self._resolve(name, proxy._instance, deadline, dead)
+            info = self._resolve(name, instance, deadline, dead)
             callee.append((info.process, info.instance))
             sent_at = time.time()
             try:
@@ -126,9 +155,7 @@ class BlockingCalls:
         info = self._client.directory.pick(name, instance)
         if info is not None and info.generation not in dead:
             return info
-        left = _left(deadline)
-        resolved: ObjectInfo = self._run(partial(self._client.resolve, name, instance, left, dead))
-        return resolved
+        return self._wait_for(name, instance, _left(deadline), dead)
 
     # -- the pool of connections -----------------------------------------------------------
 
@@ -197,11 +224,6 @@ class BlockingCalls:
         for address in [a for a in list(self._idle) if a not in live]:
             for conn in self._idle.pop(address, []):
                 self._discard(conn)
-
-    def _crash_error(self, conn: BlockingConnection) -> BaseException:
-        """The error of a call whose publisher vanished: the hub says how it died."""
-        error: BaseException = self._run(partial(self._client._crash_error, conn))
-        return error
 
     # -- closing ---------------------------------------------------------------------------
 

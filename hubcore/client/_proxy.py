@@ -23,12 +23,12 @@ import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import (
-    CallNotTaken,
     CallTimeout,
     ConnectionLost,
-    ProcessCrashed,
-    unknown_name,
 )
+from hubcore.client._rules import CallRecorder, check_method, never_ran
+from hubcore.client._rules import call_timeout as _timeout
+from hubcore.client._rules import no_method_message as _no_method_message
 from hubcore.rpc._tracing import Tracer
 
 if TYPE_CHECKING:
@@ -37,34 +37,16 @@ if TYPE_CHECKING:
 
 __all__ = (
     "IS_A_STREAM",
-    "CallRecorder",
     "Proxy",
     "ProxyClient",
     "RemoteMethod",
-    "check_method",
-    "never_ran",
     "proxy_attributes",
     "unreachable",
 )
 
 
-_OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
-
 #: What ``Proxy._checked_call(..., streams_ok=True)`` returns for an async-generator method.
 IS_A_STREAM: Any = object()
-
-# Attributes a proxy had before its operations became functions: a user who still writes
-# ``proxy.call(...)`` is told where the operation went.
-_FORMER_OPERATIONS = {
-    "call": "call",
-    "stream": "stream",
-    "name": "name_of",
-    "events": "events",
-    "subscribe": "subscribe",
-    "broadcast": "broadcast",
-    "with_timeout": "with_timeout",
-    "get_property": "get_property",
-}
 
 
 class ProxyClient(Protocol):
@@ -274,85 +256,6 @@ class Proxy:
         return conn.open_stream(self._name, method, args, kwargs, timeout=timeout)
 
 
-def check_method(name: str, method: str, info: ObjectInfo, *, streams_ok: bool) -> bool:
-    """Whether ``method`` of ``name`` (published as ``info``) is a stream; checked before
-    anything is sent.
-
-    :raises AttributeError: the object has no such method.
-    :raises TypeError: it is an async generator and ``streams_ok`` is false.
-    """
-    if method not in info.methods:
-        raise AttributeError(_no_method_message(name, method, info))
-    if method not in info.streams:
-        return False
-    if streams_ok:
-        return True
-    raise TypeError(
-        f"{name}.{method} is an async generator: iterate it with `async for` "
-        "(by name: hubcore.stream), do not await it"
-    )
-
-
-def never_ran(exc: ConnectionLost, sent_at: float, *, goodbye: bool, closed: bool) -> bool:
-    """Whether a call that failed with ``exc`` certainly never ran, so that it may go to the
-    process that publishes its name next (a call runs at most once).
-
-    :param sent_at: ``time.time()`` when the call was about to be sent.
-    :param goodbye: the connection's other end said GOODBYE.
-    :param closed: the connection is closed.
-    """
-    if isinstance(exc, ProcessCrashed):
-        return exc.ended_at is not None and exc.ended_at < sent_at  # dead before it left
-    if isinstance(exc, CallNotTaken):
-        return True  # its publisher left before taking it
-    return closed and not goodbye  # nothing listened any more
-
-
-class CallRecorder:
-    """Records one call in a client's :class:`Tracer`: where it went and how it ended."""
-
-    __slots__ = ("_call", "_id", "_started", "_tracer", "callee")
-
-    def __init__(
-        self,
-        tracer: Tracer,
-        name: str,
-        method: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any] | None,
-    ) -> None:
-        self._tracer = tracer
-        self._call = (name, method, args, kwargs or {})
-        self._started = time.perf_counter()
-        self._id = tracer.new_call_id()
-        #: Each instance the call was sent to, in order (the caller appends).
-        self.callee: list[tuple[str, int]] = [("", 0)]
-
-    def returned(self, value: Any) -> None:
-        """The call returned ``value``."""
-        self._record("result", value)
-
-    def failed(self, exc: BaseException) -> None:
-        """The call raised ``exc`` (a cancelled call is recorded as an error without detail)."""
-        if isinstance(exc, Exception):
-            self._record(_OUTCOMES.get(type(exc).__name__, "error"), exc)
-        else:
-            self._record("error", None)
-
-    def _record(self, outcome: str, detail: Any) -> None:
-        name, method, args, kwargs = self._call
-        self._tracer.record(
-            self.callee[-1],
-            name,
-            method,
-            (args, kwargs),
-            outcome,
-            detail,
-            self._started,
-            call_id=self._id,
-        )
-
-
 class RemoteMethod:
     """A remote method: call it (and await), or iterate it if it is an async generator."""
 
@@ -443,32 +346,9 @@ def unreachable(method: str) -> str | None:
     return None
 
 
-def _no_method_message(name: str, method: str, info: ObjectInfo) -> str:
-    """The AttributeError text for ``proxy.<method>`` on an object that lacks it."""
-    listing = f"it has: {', '.join(info.methods)}" if info.methods else "it has no public methods"
-    operation = _FORMER_OPERATIONS.get(method)
-    # A property or a former operation has its own explanation below: no guess at a method.
-    known = () if method in info.properties or operation is not None else info.methods
-    text = unknown_name(f"{name!r} has no remote method {method!r}", method, known, listing)
-    if method in info.properties:
-        text += f"; {method!r} is a property: read it with hubcore.get_property(proxy, {method!r})"
-    if operation is not None:
-        text += (
-            f" (the proxy's own operations are functions now: hubcore.{operation}(proxy, ...), "
-            f"or hubcore.sync.{operation}(proxy, ...) for a blocking proxy)"
-        )
-    return text
-
-
 async def _connect(client: ProxyClient, info: ObjectInfo, deadline: float | None) -> Connection:
     with anyio.fail_after(_left(deadline)):  # a stopped process never finishes the handshake
         return await client.connection(info)
-
-
-def _timeout(name: str, method: str, timeout: float | None) -> CallTimeout:
-    return CallTimeout(
-        f"{name}.{method} did not answer within {timeout:g}s (the call was cancelled on the callee)"
-    )
 
 
 def _left(deadline: float | None) -> float | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import os
 import time
 from collections import deque
@@ -63,8 +62,6 @@ from hubcore.rpc._outcome import (
 from hubcore.transport.blocking import BlockingStream
 
 __all__ = ("BlockingConnection",)
-
-log = logging.getLogger("hubcore.rpc")
 
 HANDSHAKE_TIMEOUT = 5.0  # as the async handshake's (rpc/_handshake.py)
 FAREWELL_TIMEOUT = 0.5  # seconds to send a GOODBYE or a CANCEL on the way out
@@ -306,6 +303,9 @@ class BlockingConnection:
         return self.lost_error(self)
 
     def _protocol_violation(self, why: str) -> None:
+        import logging  # here: a short-lived command that never sees one never loads it
+
+        log = logging.getLogger("hubcore.rpc")  # the async connection's logger and line
         log.warning("%s: protocol violation, closing the connection: %s", self.label, why)
         self.close_reason = f"protocol violation: {why}"
         self._send_quietly(encode_frame(Goodbye(f"you broke the protocol: {why}")))

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,28 +162,37 @@ def test_sync_call_not_taken_by_a_leaving_publisher_goes_to_its_successor(
     call after the last, so the call never ran, and goes to the next publisher of the name."""
     client, env = sync_hub
     first = _publisher(spawn, env, "graceful")
-    proxy = client.get_proxy("info", timeout=15)._async
+    client.get_proxy("info", timeout=15)
     asked = threading.Event()
 
     def run(fn: Any) -> Any:
         asked.set()  # the call needs the event loop: to wait for the name again
         return hubcore.sync.portal().call(fn)
 
-    calls = BlockingCalls(client._async, run)
+    async_client = client._async
+    calls = BlockingCalls(
+        async_client,
+        lambda *args: run(partial(async_client.resolve, *args)),
+        lambda conn: run(partial(async_client._crash_error, conn)),
+    )
     try:
-        assert calls.call(proxy, "get_pid", (), None, None) == first.pid
+        assert _get_pid(calls) == first.pid
         assert not asked.is_set()
         with _frozen_event_loop():
             first.send_signal(signal.SIGTERM)
             assert first.wait(WAIT) == 0  # its GOODBYE waits, unread, on our connection
             second = _publisher(spawn, env, "graceful")
             _until(lambda: _published_by(env, "info", second.pid), "the successor published")
-            thread, outcome = _in_thread(lambda: calls.call(proxy, "get_pid", (), None, None))
+            thread, outcome = _in_thread(lambda: _get_pid(calls))
             assert asked.wait(WAIT)  # the first publisher did not take it: ask for the next
         thread.join(WAIT)
         assert outcome == [second.pid]
     finally:
         calls.close()
+
+
+def _get_pid(calls: BlockingCalls) -> Any:
+    return calls.call("info", "get_pid", (), None, instance=None, timeout=WAIT)
 
 
 def test_sync_calls_from_64_threads_each_hold_a_connection_while_they_call(

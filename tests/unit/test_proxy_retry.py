@@ -17,7 +17,8 @@ import pytest
 
 from hubcore import ConnectionLost, ObjectNotFound, ProcessCrashed
 from hubcore._errors import CallNotTaken
-from hubcore.client._proxy import Proxy, never_ran
+from hubcore.client._proxy import Proxy
+from hubcore.client._rules import never_ran
 from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import MemoryClient
 
