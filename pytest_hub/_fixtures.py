@@ -149,8 +149,9 @@ def proxy(request: pytest.FixtureRequest, _hub_handle: HubApp) -> Callable[..., 
         def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
             try:
                 return client.get_proxy_nowait(name, timeout=timeout or default, instance=instance)
-            except hubcore.ObjectNotFound:  # not published right now: its first call waits
-                return hubcore.Proxy(client, name, timeout=timeout or default, instance=instance)
+            except hubcore.ObjectNotFound:
+                pass  # not published right now: its first call waits for it
+            return hubcore.Proxy(client, name, timeout=timeout or default, instance=instance)
 
         return make_async
 

@@ -296,8 +296,9 @@ class HubApp(AppFacts):
         client = self.sync_client()
         try:
             return client.get_proxy_nowait(name, timeout=timeout, instance=instance)
-        except hubcore.ObjectNotFound:  # not published right now: wait for it
-            return client.get_proxy(name, timeout=timeout, instance=instance)
+        except hubcore.ObjectNotFound:
+            pass  # not published right now: wait for it (outside the handler: no chained error)
+        return client.get_proxy(name, timeout=timeout, instance=instance)
 
     def close(self) -> None:
         """Stop the app and everything it started, its last call records kept for the

@@ -30,14 +30,17 @@ def _started(spawn: Spawner, code: str) -> tuple[int, float]:
 def test_ps_cpu_tells_a_busy_process_from_an_idle_one(spawn: Spawner, early: bool) -> None:
     busy, busy_at = _started(spawn, BUSY)
     idle, idle_at = _started(spawn, IDLE)
-    readings = _read([psutil.Process(busy), psutil.Process(idle)]) if early else None
-    usage = measure({busy: busy_at, idle: idle_at}, readings)
-    (busy_rss, busy_cpu), (idle_rss, idle_cpu) = usage[busy], usage[idle]
-    # A whole CPU when it gets one; on a machine shared with other work, a good part of one.
-    assert busy_cpu > 20, usage
-    assert idle_cpu < 5, usage
-    assert busy_rss > 1 << 20
-    assert idle_rss > 1 << 20
+    samples = []
+    # A whole CPU when the busy process gets one. A machine busy with other work may give it
+    # little of a 0.05 s sample: some of ten samples must show a good part of a CPU.
+    for _ in range(10):
+        readings = _read([psutil.Process(busy), psutil.Process(idle)]) if early else None
+        samples.append(measure({busy: busy_at, idle: idle_at}, readings))
+        if samples[-1][busy][1] > 20:
+            break
+    assert samples[-1][busy][1] > 20, samples
+    assert all(usage[idle][1] < 5 for usage in samples), samples
+    assert all(usage[pid][0] > 1 << 20 for usage in samples for pid in (busy, idle))
 
 
 def test_ps_figures_skip_a_recycled_pid(spawn: Spawner) -> None:
