@@ -260,7 +260,11 @@ class BlockingConnection:
         got = len(head) - HEADER
         view[:got] = memoryview(head)[HEADER:]
         while got < size:
-            n = self._stream.receive_into(view[got:], _left(deadline))
+            try:
+                n = self._stream.receive_into(view[got:], _left(deadline))
+            except TimeoutError:
+                self._abandon("the time was up in the middle of a frame")  # the rest is unread
+                raise
             if not n:
                 view.release()
                 raise ConnectionLost("the other end closed the connection in the middle of a frame")

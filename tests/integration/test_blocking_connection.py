@@ -245,3 +245,22 @@ def test_blocking_connection_opens_with_the_handshake(tmp_path: Path) -> None:
     thread.join(WAIT)
     with pytest.raises(ConnectionLost, match="cannot connect to"):
         BlockingConnection.open(path, token, {}, label="gone", timeout=WAIT)
+
+
+def test_blocking_connection_closes_when_time_is_up_in_the_middle_of_a_frame(pair) -> None:
+    """Half a frame read leaves the stream out of step: the connection is not used again."""
+    conn, peer = pair
+    payload = bytes(8 << 20)
+
+    def other_end() -> None:
+        call = peer.next()
+        frame = encode_frame(Result(call.id, payload))
+        peer.sock.sendall(frame[: len(frame) // 2])  # the rest never comes
+
+    thread = _serving(other_end)
+    with pytest.raises(CallTimeout):
+        conn.call("echo", "echo", timeout=0.5)
+    thread.join(WAIT)
+    assert conn.closed
+    with pytest.raises(CallNotTaken, match="closed: the time was up in the middle of a frame"):
+        conn.call("echo", "echo", timeout=WAIT)
