@@ -190,6 +190,9 @@ class BlockingConnection:
         except TimeoutError:
             self._cancel(cid)
             raise timeout_error(what, timeout) from None
+        except BaseException:  # KeyboardInterrupt: half a frame may be sent or read
+            self._abandon("interrupted in the middle of a call")
+            raise
         if reply is None:
             raise self._lost(cid, what)
         if isinstance(reply, Error):
