@@ -49,7 +49,7 @@ from hubcore.protocol import (
     StreamItem,
     encode_frame,
 )
-from hubcore.protocol._framing import unencodable_argument
+from hubcore.protocol._framing import encode_frame_parts, unencodable_argument
 from hubcore.rpc._error_frames import encode_error, error_frame, raised_error
 from hubcore.rpc._outcome import (
     closed_error,
@@ -179,13 +179,17 @@ class BlockingConnection:
         kwargs = kwargs or {}
         try:
             frame = Call(cid, target, method, list(args), kwargs)
-            data = encode_frame(frame, max_size=self.max_frame)
+            header, body = encode_frame_parts(frame, max_size=self.max_frame)
         except TypeError as exc:
             raise unencodable_argument(what, args, kwargs, exc) from None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._send(data, timeout)
-            del data  # a large call's frame is not kept while the reply arrives
+            if len(body) < LARGE_FRAME:
+                self._send(header + body, timeout)
+            else:  # apart: joining them would copy the body, a fresh buffer of its size
+                self._send(header, timeout)
+                self._send(body, _left(deadline))
+            del body  # a large call's frame is not kept while the reply arrives
             reply = self._reply(cid, deadline)
         except TimeoutError:
             self._cancel(cid)
