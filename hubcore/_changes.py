@@ -15,25 +15,34 @@ changes.wait()`` satisfy that.
 
 from __future__ import annotations
 
-import anyio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = ("Changes",)
 
 
 class Changes:
-    """A broadcast signal: :meth:`notify` wakes every task blocked in :meth:`wait`."""
+    """A broadcast signal: :meth:`notify` wakes every task blocked in :meth:`wait`.
+
+    The event is made by the first waiter, so a signal nobody waits for (a directory read by
+    blocking calls only) costs no event and no import of anyio.
+    """
 
     def __init__(self) -> None:
         self._next: anyio.Event | None = None
 
     def notify(self) -> None:
         """Wake every current waiter; later waiters wait for the next notify."""
-        event, self._next = self._next, None
-        if event is not None:
-            event.set()
+        if self._next is not None:
+            self._next.set()
+            self._next = None
 
     async def wait(self) -> None:
         """Block until the next :meth:`notify`."""
         if self._next is None:
+            import anyio
+
             self._next = anyio.Event()
         await self._next.wait()

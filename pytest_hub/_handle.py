@@ -25,7 +25,7 @@ import hubcore.sync
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
-__all__ = ("TEST_PROCESS", "AppFacts", "HubApp", "published_proxy")
+__all__ = ("TEST_PROCESS", "AppFacts", "HubApp")
 
 TEST_PROCESS = "pytest"
 # Clients a harness call must not wait for: the test's own (its loop may be the blocked
@@ -41,17 +41,6 @@ REPORT_WAIT = 2.0  # seconds a failing test's report waits for a process to list
 
 def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
-
-
-def published_proxy(
-    client: hubcore.Client, name: str, timeout: float, instance: int | None
-) -> hubcore.Proxy | None:
-    """A proxy made from ``client``'s mirror of the directory without waiting, or ``None``
-    if ``name`` is not published right now."""
-    info = client.directory.peek(name, instance)
-    if info is None:
-        return None
-    return hubcore.Proxy(client, name, timeout=timeout, instance=instance, methods=info.methods)
 
 
 class AppFacts:
@@ -335,8 +324,7 @@ class HubApp(AppFacts):
             self._sync_client = hubcore.sync.connect(
                 self.address, token=Path(self.token_file).read_bytes(), process=TEST_PROCESS
             )
-            tracer = hubcore.Tracer(TEST_PROCESS, 0)
-            self._sync_client._async.tracer = tracer
+            tracer = self._sync_client.tracer = hubcore.Tracer(TEST_PROCESS, 0)
             self.test_tracers.append(tracer)
         return self._sync_client
 
@@ -349,10 +337,11 @@ class HubApp(AppFacts):
         :raises hubcore.ObjectNotFound: nothing published ``name`` within ``timeout``.
         """
         client = self.sync_client()
-        made = published_proxy(client._async, name, timeout, instance)
-        if made is None:
-            return client.get_proxy(name, timeout=timeout, instance=instance)
-        return hubcore.sync.Proxy(made)
+        try:
+            return client.get_proxy_nowait(name, timeout=timeout, instance=instance)
+        except hubcore.ObjectNotFound:
+            pass  # not published right now: wait for it (outside the handler: no chained error)
+        return client.get_proxy(name, timeout=timeout, instance=instance)
 
     def close(self) -> None:
         """Stop the app and everything it started, its last call records kept for the
