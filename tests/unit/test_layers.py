@@ -24,7 +24,16 @@ ALLOWED: dict[str, set[str]] = {
     "_rundir": {"_errors"},
     "rpc": {"_errors", "protocol", "transport"},
     "_hub": {"_errors", "_changes", "_directory", "_rundir", "protocol", "transport", "rpc"},
-    "client": {"_errors", "_env", "_directory", "_rundir", "protocol", "transport", "rpc"},
+    "client": {
+        "_errors",
+        "_env",
+        "_changes",
+        "_directory",
+        "_rundir",
+        "protocol",
+        "transport",
+        "rpc",
+    },
     # the procfile and the supervisor: nothing from the connection layers
     "app": {"_errors", "_env", "_changes"},
     # ... but these two wire the app to the hub and the client
