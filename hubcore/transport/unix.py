@@ -14,9 +14,10 @@ import anyio.abc
 
 from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
 from hubcore.transport._mapping import map_exceptions
-from hubcore.transport.base import ByteStream
+from hubcore.transport.base import RECEIVE_SIZE, ByteStream
 
 __all__ = (
+    "RECEIVE_SIZE",
     "Credentials",
     "UnixListener",
     "UnixStream",
@@ -24,8 +25,6 @@ __all__ = (
     "listen_unix",
     "peer_credentials",
 )
-
-RECEIVE_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
