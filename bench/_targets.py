@@ -213,7 +213,7 @@ TARGETS = (
         "boot: 3 processes to first call",
         "<=",
         2.0,
-        "3 imports side by side",
+        "3 client starts side by side",
         figure("whole", "boot", "ratio"),
     ),
 )

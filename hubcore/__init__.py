@@ -9,8 +9,9 @@ The package, from the bottom up (each layer imports only the ones below it):
 - :mod:`hubcore.app`: procfiles, the supervisor, services and :class:`App`;
 - :mod:`hubcore.sync`, ``worker`` and :mod:`hubcore.cli` on top.
 
-Everything public is re-exported here; the names of :mod:`hubcore.app` load on first use, so a
-client's ``import hubcore`` does not import the supervisor.
+Everything public is re-exported here. Only the error classes load with ``import hubcore``;
+every other name loads on first use (``hubcore.connect`` loads the client, ``hubcore.App`` the
+supervisor), so a program pays for the parts it uses, and the ``hubcore`` command starts fast.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from hubcore._directory import ObjectInfo
 from hubcore._errors import (
     AuthenticationFailed,
     BootFailed,
@@ -34,30 +34,11 @@ from hubcore._errors import (
     RemoteError,
     remote_class_named,
 )
-from hubcore._hub import Hub, serve_hub
-from hubcore._rundir import app_rundir
-from hubcore.client import (
-    Client,
-    ObjectEvent,
-    Proxy,
-    Publication,
-    Subscription,
-    broadcast,
-    call,
-    connect,
-    events,
-    get_property,
-    get_proxy,
-    name_of,
-    publish_object,
-    stream,
-    subscribe,
-    with_timeout,
-)
-from hubcore.protocol import register_codec
-from hubcore.rpc import CallRecord, Tracer
 
 if TYPE_CHECKING:
+    from hubcore._directory import ObjectInfo
+    from hubcore._hub import Hub, serve_hub
+    from hubcore._rundir import app_rundir
     from hubcore.app import (
         App,
         ProcessRecord,
@@ -66,6 +47,26 @@ if TYPE_CHECKING:
         ServiceContext,
         load_procfile,
     )
+    from hubcore.client import (
+        Client,
+        ObjectEvent,
+        Proxy,
+        Publication,
+        Subscription,
+        broadcast,
+        call,
+        connect,
+        events,
+        get_property,
+        get_proxy,
+        name_of,
+        publish_object,
+        stream,
+        subscribe,
+        with_timeout,
+    )
+    from hubcore.protocol import register_codec
+    from hubcore.rpc import CallRecord, Tracer
 
 __all__ = (
     "App",
@@ -111,9 +112,42 @@ __all__ = (
     "with_timeout",
 )
 
-_FROM_APP = frozenset(
-    {"App", "ProcessRecord", "ProcessState", "Service", "ServiceContext", "load_procfile"}
-)
+#: Where each name that loads on first use lives. Importing hubcore costs the error classes
+#: only; the first use of a name of a module loads that module and names all of its names.
+_LAZY: dict[str, tuple[str, ...]] = {
+    "hubcore._directory": ("ObjectInfo",),
+    "hubcore._hub": ("Hub", "serve_hub"),
+    "hubcore._rundir": ("app_rundir",),
+    "hubcore.app": (
+        "App",
+        "ProcessRecord",
+        "ProcessState",
+        "Service",
+        "ServiceContext",
+        "load_procfile",
+    ),
+    "hubcore.client": (
+        "Client",
+        "ObjectEvent",
+        "Proxy",
+        "Publication",
+        "Subscription",
+        "broadcast",
+        "call",
+        "connect",
+        "events",
+        "get_property",
+        "get_proxy",
+        "name_of",
+        "publish_object",
+        "stream",
+        "subscribe",
+        "with_timeout",
+    ),
+    "hubcore.protocol": ("register_codec",),
+    "hubcore.rpc": ("CallRecord", "Tracer"),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def _public(value: Any) -> Any:
@@ -124,15 +158,17 @@ def _public(value: Any) -> Any:
 
 
 for _name in __all__:
-    if _name not in _FROM_APP:
+    if _name not in _HOME:
         _public(globals()[_name])
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_APP:
-        value = _public(getattr(importlib.import_module("hubcore.app"), name))
-        globals()[name] = value
-        return value
+    module = _HOME.get(name)
+    if module is not None:
+        loaded = importlib.import_module(module)
+        for each in _LAZY[module]:
+            globals()[each] = _public(getattr(loaded, each))
+        return globals()[name]
     remote = remote_class_named(name)  # RemoteKeyError & co, as tracebacks name them
     if remote is not None:
         return remote

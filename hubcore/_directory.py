@@ -4,6 +4,14 @@ How it works: the hub owns the truth. Each client asks for a snapshot once and t
 "published"/"unpublished" event for every change, in order, on the same connection, so its
 mirror never misses one. Waiters block on ``Directory.changed.wait()``, a broadcast that every
 change wakes, so there is no polling.
+
+Threads: one thread changes a directory (its event loop's); other threads may read it with
+:meth:`Directory.peek`, :meth:`Directory.pick` and :meth:`Directory.addresses` (``hubcore.sync``'s
+blocking calls do). That is safe because a change never alters a list a reader may hold: it
+builds the name's new list, complete and sorted, and swaps it in with one assignment, and a
+snapshot swaps in a whole new mapping. A reader sees the state before a change or after it,
+never half of one; at worst it misses a name that is being replaced, and waits for it as any
+caller of a name not published does.
 """
 
 from __future__ import annotations
@@ -116,9 +124,14 @@ class Directory:
             self._entries.pop(info.name, None)
         self.changed.notify()
 
+    def addresses(self) -> set[str]:
+        """The peer listener of every instance published now."""
+        return {info.address for entries in list(self._entries.values()) for info in entries}
+
     def replace_all(self, infos: list[ObjectInfo]) -> None:
         """Load a snapshot."""
-        self._entries.clear()
+        entries: dict[str, list[ObjectInfo]] = {}
         for info in infos:
-            self._entries.setdefault(info.name, []).append(info)
+            entries.setdefault(info.name, []).append(info)
+        self._entries = entries  # one swap: a reader in another thread never sees it half-built
         self.changed.notify()

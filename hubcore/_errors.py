@@ -6,7 +6,6 @@ This module imports nothing from hubcore, so every layer can use it.
 from __future__ import annotations
 
 import builtins
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,6 +91,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     choices = list(dict.fromkeys(known))
     if name in choices:
         return ""  # the name is known: what is wrong is something else (an instance number)
+    import difflib  # here: a process that never mistypes a name never pays for it
+
     close = difflib.get_close_matches(name, choices, n=1)
     return f"did you mean {close[0]!r}?" if close else ""
 

@@ -13,10 +13,8 @@ This module loads no procfile and starts nothing: importing it is cheap for a cl
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +63,9 @@ def app_rundir(procfile: str | os.PathLike[str]) -> Path:
     :param procfile: a ``procfile.py``, or the folder holding one.
     :return: ``$XDG_RUNTIME_DIR/<folder>-<hash>``, or ``<tmp>/hubcore-<uid>/<folder>-<hash>``.
     """
+    import hashlib  # here: the command that is given --rundir never needs them
+    import tempfile
+
     resolved = procfile_path(procfile).resolve()
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
         tempfile.gettempdir(), f"hubcore-{os.getuid()}"

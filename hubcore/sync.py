@@ -1,7 +1,11 @@
 """The blocking facade: hubcore's operations for code without an event loop.
 
-Every call goes through one portal thread running an event loop (``anyio.from_thread``), so
-this module holds no logic of its own: each method is one call of its async twin.
+A client's event loop runs in one portal thread (``anyio.from_thread``): it keeps the hub
+connection and the directory mirror, serves what this process publishes, and runs streams and
+subscriptions; each of those methods is one call of its async twin through the portal. A call
+to a published name skips the portal: the calling thread sends it and reads the reply on a
+connection of its own (:class:`hubcore.client._blocking.BlockingCalls`), decided by the same
+rules as the async call.
 
     with hubcore.sync.connect() as client:
         proxy = client.get_proxy("process_info")
@@ -13,8 +17,10 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator
+import weakref
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -22,13 +28,16 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from hubcore._directory import ObjectInfo
 from hubcore.client import _api, _proxy_ops
+from hubcore.client._blocking import BlockingCalls
 from hubcore.client._client import Client as AsyncClient
 from hubcore.client._client import Publication as AsyncPublication
 from hubcore.client._proxy import IS_A_STREAM
 from hubcore.client._proxy import Proxy as AsyncProxy
+from hubcore.client._rules import check_method
 from hubcore.client._subscriptions import ObjectEvent
 from hubcore.client._subscriptions import Subscription as AsyncSubscription
-from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore.protocol import DEFAULT_MAX_FRAME, GET_PROPERTY
+from hubcore.rpc import Tracer
 
 __all__ = (
     "Client",
@@ -66,12 +75,14 @@ def portal() -> BlockingPortal:
         return _portal
 
 
-_portal_thread: threading.Thread | None = None
+_portal_thread: int | None = None  # its ident
+# The blocking calls of each client, for the proxies made from it (hubcore.sync.Proxy(p)).
+_blocking: weakref.WeakKeyDictionary[object, BlockingCalls] = weakref.WeakKeyDictionary()
 
 
 def _remember_portal_thread(p: BlockingPortal) -> None:
     global _portal_thread
-    _portal_thread = p.call(threading.current_thread)
+    _portal_thread = p.call(threading.get_ident)
 
 
 def _stop_portal() -> None:
@@ -91,6 +102,11 @@ class Client:
         self._async = client
         self._cm = portal().wrap_async_context_manager(client)
         self._cm.__enter__()
+        self._calls = _blocking[client] = BlockingCalls(
+            client,
+            lambda *args: _run(partial(client.resolve, *args)),
+            lambda conn: _run(partial(client._crash_error, conn)),
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -105,8 +121,22 @@ class Client:
         """See :attr:`hubcore.Client.hub_down_since`."""
         return self._async.hub_down_since
 
+    @property
+    def tracer(self) -> Tracer | None:
+        """Where this client records the calls it makes (None: it records none).
+
+        Set it to a :class:`hubcore.Tracer` to record them, as a test harness does; calls from
+        every thread are recorded.
+        """
+        return self._async.tracer
+
+    @tracer.setter
+    def tracer(self, tracer: Tracer | None) -> None:
+        self._async.tracer = tracer
+
     def close(self) -> None:
         """Withdraw this process's publications and close every connection."""
+        self._calls.close()
         if not self._async.closed:
             self._cm.__exit__(None, None, None)
 
@@ -121,6 +151,12 @@ class Client:
     def get_proxy(self, name: str, *, timeout: float = 10.0, instance: int | None = None) -> Proxy:
         """See :meth:`hubcore.Client.get_proxy`."""
         return Proxy(_call_kw(self._async.get_proxy, name, timeout=timeout, instance=instance))
+
+    def get_proxy_nowait(
+        self, name: str, *, timeout: float = 10.0, instance: int | None = None
+    ) -> Proxy:
+        """See :meth:`hubcore.Client.get_proxy_nowait`: a proxy at once, or ObjectNotFound."""
+        return Proxy(self._async.get_proxy_nowait(name, timeout=timeout, instance=instance))
 
     def objects(self) -> list[ObjectInfo]:
         """See :meth:`hubcore.Client.objects`."""
@@ -167,6 +203,8 @@ class Proxy:
 
     def __init__(self, proxy: AsyncProxy) -> None:
         self._async = proxy
+        # None for a proxy of a client hubcore.sync does not run: its calls use the portal.
+        self._calls = _blocking.get(proxy._client)
 
     def __repr__(self) -> str:
         return repr(self._async).replace("<Proxy", "<sync.Proxy", 1)
@@ -177,8 +215,11 @@ class Proxy:
     def __getattr__(self, attr: str) -> Callable[..., Any]:
         if attr.startswith("_"):
             raise AttributeError(attr)
-        self._async._lookup(attr)  # AttributeError for unknown methods, locally
-        return lambda *args, **kwargs: self._invoke(attr, args, kwargs)
+        proxy = self._async
+        info = proxy._client.directory.peek(proxy._name, proxy._instance)
+        if info is not None and attr not in info.methods:
+            proxy._lookup(attr)  # the AttributeError for an unknown method, locally
+        return _Method(self, attr)
 
     def _invoke(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         proxy = self._async
@@ -188,7 +229,28 @@ class Proxy:
             return _iterate(proxy, method, args, kwargs) if value is IS_A_STREAM else value
         if method in info.streams:
             return _iterate(proxy, method, args, kwargs)
-        return _call_kw(proxy._call_traced, method, args, kwargs, None)
+        calls = self._calls
+        if calls is None or threading.get_ident() == _portal_thread:
+            return _call_kw(proxy._call_traced, method, args, kwargs, None)
+        return calls.call(
+            proxy._name, method, args, kwargs, instance=proxy._instance, timeout=proxy._timeout
+        )
+
+
+class _Method:
+    """``proxy.method``: call it (blocking); an async-generator method gives an iterator."""
+
+    __slots__ = ("_method", "_proxy")
+
+    def __init__(self, proxy: Proxy, method: str) -> None:
+        self._proxy = proxy
+        self._method = method
+
+    def __repr__(self) -> str:
+        return f"<remote method {self._proxy._async._name}.{self._method}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._proxy._invoke(self._method, args, kwargs)
 
 
 class Subscription:
@@ -216,7 +278,7 @@ class Subscription:
 
 
 def _in_portal_thread() -> bool:
-    return _portal_thread is not None and threading.current_thread() is _portal_thread
+    return threading.get_ident() == _portal_thread
 
 
 def _iterate(
@@ -231,6 +293,18 @@ def _iterate(
                 return
     finally:
         portal().call(stream.aclose)
+
+
+def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``fn()`` in the portal thread's event loop and return its result."""
+    return portal().call(fn)
+
+
+def _blocking_calls(proxy: Proxy) -> BlockingCalls | None:
+    """The blocking calls for ``proxy``, or None where its calls must use the portal (a
+    proxy of a client that hubcore.sync does not run, or a call from the portal thread,
+    which would block the event loop it needs)."""
+    return None if _in_portal_thread() else proxy._calls
 
 
 def _call_kw(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -301,7 +375,17 @@ def call(
     timeout: float | None = None,
 ) -> Any:
     """See :func:`hubcore.call`."""
-    return _call_kw(_proxy_ops.call, _unwrap(proxy, "call"), method, args, kwargs, timeout=timeout)
+    async_proxy = _unwrap(proxy, "call")
+    calls = _blocking_calls(proxy)
+    info = async_proxy._client.directory.peek(async_proxy._name, async_proxy._instance)
+    if calls is None or info is None:  # not published now: wait for it on the event loop
+        return _call_kw(_proxy_ops.call, async_proxy, method, args, kwargs, timeout=timeout)
+    _proxy_ops.check_call_arguments("call", method, args, kwargs, timeout)
+    check_method(async_proxy._name, method, info, streams_ok=False)
+    if timeout is None:
+        timeout = async_proxy._timeout
+    name, instance = async_proxy._name, async_proxy._instance
+    return calls.call(name, method, tuple(args), kwargs, instance=instance, timeout=timeout)
 
 
 def stream(
@@ -317,7 +401,19 @@ def stream(
 
 def get_property(proxy: Proxy, name: str) -> Any:
     """See :func:`hubcore.get_property`."""
-    return portal().call(_proxy_ops.get_property, _unwrap(proxy, "get_property"), name)
+    async_proxy = _unwrap(proxy, "get_property")
+    calls = _blocking_calls(proxy)
+    if calls is None:
+        return portal().call(_proxy_ops.get_property, async_proxy, name)
+    _proxy_ops.check_property_name(name)
+    return calls.call(
+        async_proxy._name,
+        GET_PROPERTY,
+        (name,),
+        None,
+        instance=async_proxy._instance,
+        timeout=async_proxy._timeout,
+    )
 
 
 def broadcast(proxy: Proxy, method: str, /, *args: Any, **kwargs: Any) -> dict[int, Any]:

@@ -14,7 +14,7 @@ import hubcore
 import hubcore.sync
 from pytest_hub import _settings
 from pytest_hub._async_handle import AsyncHubApp
-from pytest_hub._handle import TEST_PROCESS, HubApp, published_proxy
+from pytest_hub._handle import TEST_PROCESS, HubApp
 
 __all__ = (
     "HUB_APP_KEY",
@@ -147,10 +147,11 @@ def proxy(request: pytest.FixtureRequest, _hub_handle: HubApp) -> Callable[..., 
         client: hubcore.Client = request.getfixturevalue("_hub_async_client")
 
         def make_async(name: str, timeout: float | None = None, instance: int | None = None) -> Any:
-            made = published_proxy(client, name, timeout or default, instance)
-            if made is None:  # not published right now: its first call waits for it
-                made = hubcore.Proxy(client, name, timeout=timeout or default, instance=instance)
-            return made
+            try:
+                return client.get_proxy_nowait(name, timeout=timeout or default, instance=instance)
+            except hubcore.ObjectNotFound:
+                pass  # not published right now: its first call waits for it
+            return hubcore.Proxy(client, name, timeout=timeout or default, instance=instance)
 
         return make_async
 

@@ -7,6 +7,7 @@ method here is a blocking call into that thread. Async tests get the same app th
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import time
@@ -24,7 +25,7 @@ import hubcore.sync
 from pytest_hub._calls import Calls
 from pytest_hub._crash import Baseline, Crash, alive, find_crashes
 
-__all__ = ("TEST_PROCESS", "AppFacts", "HubApp", "published_proxy")
+__all__ = ("TEST_PROCESS", "AppFacts", "HubApp")
 
 TEST_PROCESS = "pytest"
 # Clients a harness call must not wait for: the test's own (its loop may be the blocked
@@ -35,21 +36,11 @@ DYING_GRACE = 0.2  # seconds a process the last test expected to die is given to
 # keeps its last 10,000 records only, and the session's totals need every one; a drain this
 # rare costs a test nothing.
 DRAIN_INTERVAL = 1.0
+REPORT_WAIT = 2.0  # seconds a failing test's report waits for a process to list its calls
 
 
 def _replaced(pid: int) -> Callable[[hubcore.ProcessRecord], bool]:
     return lambda record: record.pid != pid
-
-
-def published_proxy(
-    client: hubcore.Client, name: str, timeout: float, instance: int | None
-) -> hubcore.Proxy | None:
-    """A proxy made from ``client``'s mirror of the directory without waiting, or ``None``
-    if ``name`` is not published right now."""
-    info = client.directory.peek(name, instance)
-    if info is None:
-        return None
-    return hubcore.Proxy(client, name, timeout=timeout, instance=instance, methods=info.methods)
 
 
 class AppFacts:
@@ -251,11 +242,52 @@ class HubApp(AppFacts):
             time.sleep(0.01)
         return False
 
+    def deaths(self) -> list[Crash]:
+        """Processes that died during the test, expected to or not."""
+        logs = {label: list(r.log) for label, r in self.app.processes.items()}
+        return find_crashes(self._baselines, self.processes.values(), logs, self._test_started)
+
+    def expected(self, crash: Crash) -> bool:
+        """Whether the test said the process might die (marker, ``kill``, ``inject``...)."""
+        return crash.name in self._expected
+
     def unexpected_crashes(self) -> list[Crash]:
         """Processes that died during the test although nothing said they would."""
-        logs = {label: list(r.log) for label, r in self.app.processes.items()}
-        crashes = find_crashes(self._baselines, self.processes.values(), logs)
-        return [c for c in crashes if c.name not in self._expected]
+        return [c for c in self.deaths() if not self.expected(c)]
+
+    def see_deaths(self, crashes: list[Crash], timeout: float = REPORT_WAIT) -> None:
+        """Wait (up to ``timeout`` s in all) until the supervisor has seen each of these
+        deaths, so that a report can tell how and when each process died."""
+        supervisor = self.app.supervisor
+        unseen = [c for c in crashes if c.ended_at is None and c.pid is not None]
+        if supervisor is None or not unseen:
+            return
+
+        def seen(pid: int | None) -> Callable[[hubcore.ProcessRecord], bool]:
+            return lambda r: r.pid != pid or r.state is not hubcore.ProcessState.RUNNING
+
+        async def wait() -> None:
+            with anyio.move_on_after(timeout):
+                for crash in unseen:
+                    with contextlib.suppress(TimeoutError, LookupError):
+                        await supervisor.wait_until(crash.label, seen(crash.pid), timeout=timeout)
+
+        hubcore.sync.portal().call(wait)
+
+    def calls_at_report(self) -> tuple[list[hubcore.CallRecord], list[hubcore.CallRecord]]:
+        """The test's calls, and the calls not ended yet (not among them), for its report.
+
+        The calls in flight are asked first: one that ends before the records are pulled is
+        then in both, and its record is kept. A process that does not answer within
+        ``REPORT_WAIT`` seconds (paused) is left out.
+        """
+        pending = hubcore.sync.portal().call(
+            partial(self.app.calls_in_flight, _SKIP, timeout=REPORT_WAIT)
+        )
+        pending += [r for tracer in self.test_tracers for r in tracer.in_flight()]
+        records = list(self.calls.refresh())
+        ended = {r.call_id for r in records if r.call_id}
+        return records, [r for r in pending if r.call_id not in ended]
 
     def output_since_start(self) -> dict[str, list[str]]:
         """Each process's output during the current test."""
@@ -292,8 +324,7 @@ class HubApp(AppFacts):
             self._sync_client = hubcore.sync.connect(
                 self.address, token=Path(self.token_file).read_bytes(), process=TEST_PROCESS
             )
-            tracer = hubcore.Tracer(TEST_PROCESS, 0)
-            self._sync_client._async.tracer = tracer
+            tracer = self._sync_client.tracer = hubcore.Tracer(TEST_PROCESS, 0)
             self.test_tracers.append(tracer)
         return self._sync_client
 
@@ -306,10 +337,11 @@ class HubApp(AppFacts):
         :raises hubcore.ObjectNotFound: nothing published ``name`` within ``timeout``.
         """
         client = self.sync_client()
-        made = published_proxy(client._async, name, timeout, instance)
-        if made is None:
-            return client.get_proxy(name, timeout=timeout, instance=instance)
-        return hubcore.sync.Proxy(made)
+        try:
+            return client.get_proxy_nowait(name, timeout=timeout, instance=instance)
+        except hubcore.ObjectNotFound:
+            pass  # not published right now: wait for it (outside the handler: no chained error)
+        return client.get_proxy(name, timeout=timeout, instance=instance)
 
     def close(self) -> None:
         """Stop the app and everything it started, its last call records kept for the

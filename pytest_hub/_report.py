@@ -20,7 +20,11 @@ traceback, which pytest never filters (its own frames included): the plugin leav
 :func:`point_at_test` makes the report's crash location (``--tb=line``, ``path:line: error``)
 the last line shown rather than the raise inside hubcore.
 
-This is the place for everything the plugin adds to a failing test's report.
+This is the place for everything the plugin adds to a failing test's report
+(:func:`add_hub_sections`): a section per process that died during the test (how it died,
+the calls that were in flight to it, its last output), then the output of every process
+during the test. A test that passed but saw a process die unexpectedly fails, with the
+death as its error.
 """
 
 from __future__ import annotations
@@ -37,12 +41,20 @@ from typing import TYPE_CHECKING
 import pytest
 
 import hubcore
+from pytest_hub._crash import describe, in_flight_to
 from pytest_hub._fixtures import HUB_APP_KEY
 
 if TYPE_CHECKING:
     from _pytest._code.code import Traceback, TracebackEntry
 
-__all__ = ("Frame", "hidden", "hide_hub_frames", "point_at_test", "uses_hub")
+__all__ = (
+    "Frame",
+    "add_hub_sections",
+    "hidden",
+    "hide_hub_frames",
+    "point_at_test",
+    "uses_hub",
+)
 
 #: The fixtures whose tests get short reports (``hub_app`` and ``proxy`` both need
 #: ``_hub_handle``, so a test that uses either has it among its fixtures).
@@ -106,6 +118,47 @@ def point_at_test(
     shown = filter_(call.excinfo)
     if len(shown):
         crash.path, crash.lineno = str(shown[-1].path), shown[-1].lineno + 1
+
+
+def add_hub_sections(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Add what the app saw to the report of a test's call phase: fail a passing test that
+    saw a process die unexpectedly, and give a failing one a section per death and per
+    process that wrote output (in that order)."""
+    handle = item.stash.get(HUB_APP_KEY, None)
+    if handle is None or report.when != "call" or not handle.started:
+        return
+    deaths = handle.deaths()
+    failed_by_death = report.passed and any(not handle.expected(c) for c in deaths)
+    if failed_by_death:
+        report.outcome = "failed"
+    if not report.failed:
+        return
+    records: list[hubcore.CallRecord] = []
+    pending: list[hubcore.CallRecord] = []
+    failure = ""
+    if deaths:
+        try:
+            handle.see_deaths(deaths)  # how and when each died, and its callers told of it
+            records, pending = handle.calls_at_report()
+        except Exception as exc:  # the report is made whatever the app does
+            failure = f"\n  (the calls in flight could not be listed: {exc!r})"
+        deaths = handle.deaths()
+    unexpected = [c for c in deaths if not handle.expected(c)]
+    said = []
+    for crash in deaths:
+        calls = in_flight_to(crash, records, pending)
+        text = describe(crash, calls, expected=handle.expected(crash)) + failure
+        if failed_by_death and crash in unexpected:
+            said.append(text)  # the test's error: it failed for this
+        else:
+            report.sections.append((f"hub crash: {crash.label}", text))
+    if said:
+        report.longrepr = "\n\n".join(said)
+    # Where a callee was stuck (the remote stack of a call that timed out) goes here, between
+    # the deaths and the output, once CALL frames and CallTimeout carry it.
+    for label, lines in handle.output_since_start().items():
+        if lines:
+            report.sections.append((f"hub output: {label}", "\n".join(lines)))
 
 
 def hidden(kinds: Sequence[Frame]) -> list[bool]:

@@ -12,15 +12,15 @@ from typing import Any
 import psutil
 import pytest
 
+import hubcore
 from pytest_hub import _fixtures, _report, _settings
-from pytest_hub._crash import describe
 from pytest_hub._fixtures import (
-    HUB_APP_KEY,
     SESSION_KEY,
     hub_app,
     hub_app_factory,
     proxy,
 )
+from pytest_hub._trace import TRACE_KEY, WORKER_OUTPUT, TraceCollector, trace_path
 
 __all__ = ("hub_app", "hub_app_factory", "proxy")
 
@@ -60,6 +60,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="S",
         help=f"how long a topology may boot (default {_settings.DEFAULT_BOOT_TIMEOUT:g} s).",
     )
+    group.addoption(
+        "--hub-trace",
+        dest="hub_trace",
+        metavar="PATH",
+        help="write every cross-process call of the session to PATH as Chrome trace-event "
+        "JSON (Perfetto, chrome://tracing, or `hubcore trace view PATH`).",
+    )
     parser.addini("hub_procfile", "procfile of the hub_app topology (relative to the rootdir)")
     parser.addini("hub_call_timeout", "default timeout of proxy calls, in seconds")
     parser.addini("hub_boot_timeout", "how long a topology may take to boot, in seconds")
@@ -69,6 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     _settings.Settings.from_config(config)  # fail early on bad values
+    path = trace_path(config)
+    if path is not None:
+        config.stash[TRACE_KEY] = TraceCollector(path)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -88,23 +98,29 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     if report.failed:
         _report.point_at_test(item, call, report)
-    handle = item.stash.get(HUB_APP_KEY, None)
-    if handle is None or report.when != "call" or not handle.started:
-        return
-    crashes = handle.unexpected_crashes()
-    if crashes and report.passed:
-        report.outcome = "failed"
-        report.longrepr = "\n\n".join(describe(c) for c in crashes)
-    if report.failed:
-        for label, lines in handle.output_since_start().items():
-            if lines:
-                report.sections.append((f"hub output: {label}", "\n".join(lines)))
+    _report.add_hub_sections(item, report)
+    collector = item.config.stash.get(TRACE_KEY, None)
+    if collector is not None:
+        collector.add_report(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    records = _close_apps(session)
+    collector = session.config.stash.get(TRACE_KEY, None)
+    if collector is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller writes the file
+        workeroutput[WORKER_OUTPUT] = collector.part(records)
+    else:
+        collector.write(records)
+
+
+def _close_apps(session: pytest.Session) -> list[hubcore.CallRecord]:
+    """Stop every app, note the session's figures; return every call of the session."""
     hub = session.config.stash.get(SESSION_KEY, None)
     if hub is None:
-        return
+        return []
     handles = [*hub.apps.values(), *hub.closed]
     hub.close()  # each app keeps its last calls for the totals
     records = [r for h in handles for r in h.all_calls]
@@ -121,6 +137,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput["hub_stats"] = stats
     if stats["left"]:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return records
 
 
 _STATS_KEY = pytest.StashKey[dict[str, Any]]()
@@ -140,12 +157,21 @@ def _leftovers() -> list[str]:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    stats = getattr(node, "workeroutput", {}).get("hub_stats")
+    output = getattr(node, "workeroutput", {})
+    stats = output.get("hub_stats")
     if stats is not None:
         node.config.stash.setdefault(_WORKER_STATS, []).append(stats)
+    collector = node.config.stash.get(TRACE_KEY, None)
+    if collector is not None:
+        collector.add_worker(str(node.workerinput["workerid"]), output)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    collector = config.stash.get(TRACE_KEY, None)
+    written = collector.summary() if collector is not None else None
+    if written is not None:
+        terminalreporter.write_sep("-", "hub trace")
+        terminalreporter.write_line(written)
     worker_stats: list[dict[str, Any]] = config.stash.get(_WORKER_STATS, [])
     parts = list(worker_stats)
     own = config.stash.get(_STATS_KEY, None)

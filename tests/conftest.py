@@ -43,7 +43,11 @@ class Spawner:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def python(
-        self, *args: str, env: dict[str, str] | None = None, stdout: int = subprocess.DEVNULL
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdout: int = subprocess.DEVNULL,
+        stdin: int | None = None,
     ) -> subprocess.Popen[bytes]:
         full_env = {**os.environ, **(env or {})}
         full_env["PYTHONPATH"] = os.pathsep.join(
@@ -52,6 +56,7 @@ class Spawner:
         proc = subprocess.Popen(
             [sys.executable, *args],
             env=full_env,
+            stdin=stdin,
             stdout=stdout,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -64,7 +69,7 @@ class Spawner:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            for pipe in (proc.stdout, proc.stderr):
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 if pipe is not None:
                     pipe.close()
 

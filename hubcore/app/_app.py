@@ -362,6 +362,20 @@ class App:
         records = [CallRecord.from_wire(r) for batch in batches for r in batch]
         return sorted(records, key=lambda r: r.started)
 
+    async def calls_in_flight(
+        self, skip: Container[str] = (), *, timeout: float = 5.0
+    ) -> list[CallRecord]:
+        """The cross-process calls the app's processes have made and that have not ended yet
+        (outcome ``"in flight"``, the duration so far), oldest first.
+
+        Needs ``App(trace=True)``. Processes named in ``skip`` are not asked, nor are those
+        gone; one that does not answer within ``timeout`` seconds is left out. Ask this
+        before :meth:`drain_calls`: a call that ends in between is then in both answers.
+        """
+        batches = await self._hub().ask_clients("in_flight", skip=skip, timeout=timeout)
+        records = [CallRecord.from_wire(r) for batch in batches for r in batch]
+        return sorted(records, key=lambda r: r.started)
+
     async def inject(
         self,
         target: str,

@@ -1,29 +1,52 @@
 """The ``hubcore`` command: run a procfile app and talk to it from the shell.
 
 Commands live in one module per group: ``_dev`` (dev), ``_daemon`` (start, stop), ``_inspect``
-(ps, objects, logs, env), ``_control`` (call, restart), ``_hub`` (hub: a hub without an app);
+(ps, objects, logs, env), ``_control`` (call, restart), ``_hub`` (hub: a hub without an app),
+``_trace`` (trace view, and what ``dev --trace`` records);
 ``_common`` finds the app and its run directory. Every failure the user can act on is one
 ``hubcore: error: ...`` line on stderr and exit code 1 (2 for usage errors, from argparse); a
 Python traceback means a bug.
+
+A command starts fast: only the module of the command that runs is imported (all of them for
+``hubcore --help`` or a mistyped command), and each imports what it needs when it runs.
+``ps``, ``objects``, ``call`` and ``restart`` ask the hub with blocking calls, on no event loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from hubcore._errors import HubError, reason
-from hubcore.cli import _control, _daemon, _dev, _hub, _inspect
 from hubcore.cli._common import CliError
 
 __all__ = ("build_parser", "main")
 
 EXIT_INTERRUPTED = 130
 
+#: The modules that register the commands, in the order ``hubcore --help`` lists them.
+_MODULES = ("_dev", "_daemon", "_inspect", "_control", "_hub", "_trace")
+#: Each command and its module.
+_COMMANDS = {
+    "dev": "_dev",
+    "start": "_daemon",
+    "stop": "_daemon",
+    "ps": "_inspect",
+    "objects": "_inspect",
+    "logs": "_inspect",
+    "env": "_inspect",
+    "call": "_control",
+    "restart": "_control",
+    "hub": "_hub",
+    "trace": "_trace",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``hubcore`` argument parser with every subcommand."""
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``hubcore`` argument parser with every subcommand, or with ``command`` only (all
+    that parsing a command line for it needs)."""
     parser = argparse.ArgumentParser(
         prog="hubcore",
         description="Run a procfile app (a supervisor and a hub) and talk to it.",
@@ -32,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _dev.add_parser(sub)
-    _daemon.add_parsers(sub)
-    _inspect.add_parsers(sub)
-    _control.add_parsers(sub)
-    _hub.add_parser(sub)
+    modules = (_COMMANDS[command],) if command in _COMMANDS else _MODULES
+    for name in modules:
+        module = importlib.import_module(f"{__name__}.{name}")
+        register = getattr(module, "add_parsers", None) or module.add_parser
+        register(sub)
     return parser
 
 
@@ -45,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     :param argv: the arguments after ``hubcore``; default ``sys.argv[1:]``.
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

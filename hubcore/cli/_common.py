@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
-
-import psutil
+from typing import TYPE_CHECKING, TypeAlias
 
 from hubcore import _rundir
 from hubcore._errors import ConnectionLost, unknown_name
 from hubcore._rundir import DEFAULT_PROCFILE, HUB_SOCKET, TOKEN_FILE, app_rundir, same_process
-from hubcore.client._api import connect
-from hubcore.client._client import Client
+
+if TYPE_CHECKING:
+    import psutil
+
+    from hubcore.client._client import Client
+    from hubcore.client._hubview import HubView
 
 __all__ = (
     "LOG_FILE",
@@ -33,6 +35,7 @@ __all__ = (
     "add_command",
     "connect_app",
     "format_table",
+    "hub_view",
     "human_duration",
     "not_running",
     "running_supervisor",
@@ -107,12 +110,31 @@ def running_supervisor(target: Target) -> psutil.Process | None:
     return _rundir.running_supervisor(target.rundir)
 
 
-@asynccontextmanager
-async def connect_app(target: Target) -> AsyncIterator[Client]:
-    """A hub client of the app in ``target.rundir``.
+@contextmanager
+def hub_view(target: Target) -> Iterator[HubView]:
+    """A blocking connection to the hub of the app in ``target.rundir``: no event loop.
 
     :raises CliError: no hub answers there (no app running).
     """
+    from hubcore.client._hubview import HubView  # here: `hubcore --help` needs no client
+
+    try:
+        token = (target.rundir / TOKEN_FILE).read_bytes().strip()
+        view = HubView.open(str(target.rundir / HUB_SOCKET), token, process="cli")
+    except (OSError, ConnectionLost) as exc:
+        raise not_running(target) from exc
+    with view:
+        yield view
+
+
+@asynccontextmanager
+async def connect_app(target: Target) -> AsyncIterator[Client]:
+    """A hub client of the app in ``target.rundir`` (for what needs an event loop: streams).
+
+    :raises CliError: no hub answers there (no app running).
+    """
+    from hubcore.client._api import connect
+
     async with AsyncExitStack() as stack:
         try:
             token = (target.rundir / TOKEN_FILE).read_bytes()

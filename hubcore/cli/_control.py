@@ -6,9 +6,7 @@ import argparse
 import datetime
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from hubcore._errors import RemoteError, unknown_name
 from hubcore.cli._common import (
@@ -17,11 +15,13 @@ from hubcore.cli._common import (
     Target,
     add_command,
     connect_app,
+    hub_view,
     target_of,
     unknown_process,
 )
-from hubcore.client._client import Client
-from hubcore.client._proxy_ops import call, stream
+
+if TYPE_CHECKING:
+    from hubcore._directory import Directory
 
 __all__ = ("add_parsers", "parse_value", "plain")
 
@@ -128,11 +128,40 @@ def run_call(args: argparse.Namespace) -> int:
     target.require_procfile()
     name, method = args.target
     values = tuple(parse_value(a) for a in args.args)
-    anyio.run(_call, target, name, method, values, dict(args.kw), args.timeout)
+    if not _call(target, name, method, values, dict(args.kw), args.timeout):
+        import anyio  # a stream needs an event loop; a call does not
+
+        anyio.run(_stream, target, name, method, values, dict(args.kw), args.timeout)
     return 0
 
 
-async def _call(
+def _call(
+    target: Target,
+    name: str,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float,
+) -> bool:
+    """Call and print the result, with the blocking calls of hubcore.sync (the proxies' rules:
+    a call that never ran goes to the next process that publishes the name, within the
+    timeout); False, doing nothing, if the method is a stream."""
+    from hubcore.client._blocking import BlockingCalls
+
+    with hub_view(target) as hub:
+        hub.objects()
+        if method in _check_method(hub.directory, name, method):
+            return False
+        calls = BlockingCalls(hub, hub.resolve, hub.crash_error)
+        try:
+            result = calls.call(name, method, args, kwargs, instance=None, timeout=timeout)
+        finally:
+            calls.close()
+    _print_json(result)
+    return True
+
+
+async def _stream(
     target: Target,
     name: str,
     method: str,
@@ -140,25 +169,24 @@ async def _call(
     kwargs: dict[str, Any],
     timeout: float,
 ) -> None:
+    from hubcore.client._proxy_ops import stream
+
     async with connect_app(target) as client:
-        streams = _check_method(client, name, method)
+        _check_method(client.directory, name, method)
         proxy = await client.get_proxy(name, timeout=timeout)
-        if method not in streams:
-            _print_json(await call(proxy, method, args, kwargs, timeout=timeout))
-            return
         async with await stream(proxy, method, args, kwargs) as items:
             async for item in items:
                 _print_json(item, indent=None)
 
 
-def _check_method(client: Client, name: str, method: str) -> tuple[str, ...]:
+def _check_method(directory: Directory, name: str, method: str) -> tuple[str, ...]:
     """Fail fast on a name or method nobody publishes; the streaming methods of ``name``.
 
-    The client's directory is the hub's, complete once connected: no need to wait for names.
+    The directory is the hub's, complete once read: no need to wait for names.
     """
-    infos = client.directory.instances(name)
+    infos = directory.instances(name)
     if not infos:
-        names = client.directory.names()
+        names = directory.names()
         listing = f"published: {', '.join(names) or 'nothing'}"
         raise CliError(unknown_name(f"nothing is published as {name!r}", name, names, listing))
     methods = infos[0].methods
@@ -176,26 +204,26 @@ def run_restart(args: argparse.Namespace) -> int:
     """Restart the named process, or all of them, and say which pids replaced which."""
     target = target_of(args.app, args.rundir)
     target.require_procfile()
-    changes = anyio.run(_restart, target, args.process, args.timeout)
+    changes = _restart(target, args.process, args.timeout)
     for label, old, new in changes:
         print(f"restarted {label} (pid {old or '-'} -> {new or '-'})")
     return 0
 
 
-async def _restart(
+def _restart(
     target: Target, process: str | None, timeout: float
 ) -> list[tuple[str, int | None, int | None]]:
-    async with connect_app(target) as client:
-        spec = await client.hub_call("control", "spec", {})
+    with hub_view(target) as hub:
+        spec = hub.call("control", "spec", {})
         scales = {name: int(p.get("scale", 1)) for name, p in spec["processes"].items()}
         requests = _restart_requests(scales, process)
-        before = _pids(await client.processes())
+        before = _pids(hub.processes())
         for request in requests:
             try:
-                await client.hub_call("control", "restart", request, timeout=timeout)
+                hub.call("control", "restart", request, timeout=timeout)
             except RemoteError as exc:  # the app refused: its message says why
                 raise CliError(f"{exc.message} (the app is still running)") from None
-        after = _pids(await client.processes())
+        after = _pids(hub.processes())
     wanted = {r["process"] for r in requests}
     instance = requests[0].get("instance") if process else None
     return [

@@ -12,6 +12,10 @@ the stop still has not finished a few seconds later the process exits anyway.
 
 ``--ready-fd`` is how ``hubcore start`` learns that its daemon is ready: ``ready`` is written
 to that pipe, then it is closed; the pipe closing without it means the daemon died.
+
+``--trace FILE`` makes every process record the calls it makes (``App(trace=True)``); a
+:class:`~hubcore.cli._trace.TraceRecorder` drains them every second and writes the trace when
+the app stops, before its processes do. Without it nothing is recorded.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager, suppress
+from pathlib import Path
 from typing import TextIO, cast
 
 import anyio
+import anyio.abc
 import psutil
 
 from hubcore._errors import BootFailed, HubError, reason
@@ -72,6 +78,12 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument(
         "--boot-timeout", type=float, default=30.0, metavar="S", help="seconds (default 30)"
     )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="record every cross-process call and write them to FILE when the app stops "
+        "(Chrome trace-event JSON: hubcore trace view FILE, Perfetto, chrome://tracing)",
+    )
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -80,16 +92,32 @@ def run(args: argparse.Namespace) -> int:
     """Boot the app, serve until a signal, stop it; the exit code."""
     target = target_of(args.procfile, args.rundir)
     spec = load_procfile(target.procfile)
+    trace = trace_file(getattr(args, "trace", None))
     refuse_if_running(target)
     target.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with LogTee.open(sys.stdout, target) as tee, _warnings_to(tee):
-        return anyio.run(_main, target, tee, args.ready_fd, spec, args.boot_timeout)
+        return anyio.run(_main, target, tee, args.ready_fd, spec, args.boot_timeout, trace)
 
 
 async def _main(
-    target: Target, out: TextIO, ready_fd: int | None, spec: AppSpec, boot_timeout: float
+    target: Target,
+    out: TextIO,
+    ready_fd: int | None,
+    spec: AppSpec,
+    boot_timeout: float,
+    trace: Path | None,
 ) -> int:
-    return await _DevRun(target, out, ready_fd).supervise(spec, boot_timeout)
+    return await _DevRun(target, out, ready_fd, trace).supervise(spec, boot_timeout)
+
+
+def trace_file(value: str | None) -> Path | None:
+    """The file of ``--trace``, checked before anything starts (the trace code loads only
+    when one is asked for)."""
+    if value is None:
+        return None
+    from hubcore.cli._trace import trace_file as checked
+
+    return checked(value)
 
 
 def refuse_if_running(target: Target) -> None:
@@ -171,10 +199,13 @@ def _warnings_to(stream: TextIO) -> Iterator[None]:
 class _DevRun:
     """One foreground run: boot, wait for a signal, stop (or force)."""
 
-    def __init__(self, target: Target, out: TextIO, ready_fd: int | None) -> None:
+    def __init__(
+        self, target: Target, out: TextIO, ready_fd: int | None, trace: Path | None = None
+    ) -> None:
         self.target = target
         self.out = out
         self.ready_fd = ready_fd
+        self.trace = trace
         self.app: App | None = None
         self.forced = False
         self.stop_requested = anyio.Event()
@@ -192,7 +223,7 @@ class _DevRun:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch, signals)
                 try:
-                    await self._serve(spec, boot_timeout)
+                    await self._serve(spec, boot_timeout, tg)
                 except Exception as exc:  # raised below, not as an ExceptionGroup
                     error = exc
                 tg.cancel_scope.cancel()
@@ -200,15 +231,27 @@ class _DevRun:
             raise error
         return EXIT_FORCED if self.forced else 0
 
-    async def _serve(self, spec: AppSpec, boot_timeout: float) -> None:
+    async def _serve(self, spec: AppSpec, boot_timeout: float, tg: anyio.abc.TaskGroup) -> None:
         started = time.monotonic()
-        app = App(spec, rundir=self.target.rundir, log_stream=self.out, boot_timeout=boot_timeout)
+        app = App(
+            spec,
+            rundir=self.target.rundir,
+            log_stream=self.out,
+            boot_timeout=boot_timeout,
+            trace=self.trace is not None,
+        )
         self.app = app
         async with AsyncExitStack() as stack:
             # Not `async with app`, which waits for readiness inside its __aenter__: booting in
             # two steps lets a signal cancel just that wait, and a boot failure become one
             # line pointing at the output above.
             stack.push_async_callback(app.aclose)
+            if self.trace is not None:
+                from hubcore.cli._trace import TraceRecorder
+
+                recorder = TraceRecorder(self.trace, self.say)
+                stack.push_async_callback(recorder.finish, app)  # before the app stops
+                tg.start_soon(recorder.run, app)
             await app.boot()
             with self.boot_scope:
                 await _wait_ready(app)

@@ -12,30 +12,35 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO
-
-import anyio
-import psutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hubcore import _env
-from hubcore._directory import ObjectInfo
 from hubcore._rundir import HUB_SOCKET, SPEC_FILE, TOKEN_FILE, require_running
 from hubcore.cli._common import (
     CliError,
     Subparsers,
     Target,
     add_command,
-    connect_app,
     format_table,
+    hub_view,
     human_duration,
     same_process,
     target_of,
     unknown_process,
 )
 
+if TYPE_CHECKING:
+    import psutil
+
+    from hubcore._directory import ObjectInfo
+
 __all__ = ("add_parsers",)
 
-CPU_INTERVAL = 0.1
+# CPU% is sampled over this long, from the scheduler's nanosecond counters: short enough for a
+# command that answers at once, long enough to tell a busy process from an idle one.
+CPU_INTERVAL = 0.05
+_SCHEDSTAT = os.path.exists("/proc/self/task")  # Linux: per-thread run time in nanoseconds
 FOLLOW_INTERVAL = 0.2
 REASON_WIDTH = 48
 _MIB = 2**20
@@ -51,7 +56,7 @@ def add_parsers(sub: Subparsers) -> None:
         "hubcore ps --app myapp",
         details="""
         Columns: pid, state, uptime, restarts, memory (RSS of the whole process tree), CPU%
-        (sampled over 0.1 s) and the reason of the last start, stop or restart.
+        (sampled over 0.05 s) and the reason of the last start, stop or restart.
         """,
     )
     ps.set_defaults(func=run_ps)
@@ -108,19 +113,16 @@ def run_ps(args: argparse.Namespace) -> int:
     """Print the process table with live memory and CPU figures."""
     target = target_of(args.app, args.rundir)
     target.require_procfile()
-    snapshots: list[dict[str, Any]] = anyio.run(_processes, target)
+    readings = first_readings(target.rundir)  # the CPU sample runs while the hub answers
+    with hub_view(target) as hub:
+        snapshots = hub.processes()
     now = time.time()
     live = {s["pid"]: s["started_at"] for s in snapshots if _alive(s)}
-    usage = measure(live)
+    usage = measure(live, readings)
     rows = [_ps_row(s, usage.get(s["pid"]) if _alive(s) else None, now) for s in snapshots]
     headers = ("NAME", "PID", "STATE", "UPTIME", "RESTARTS", "RSS", "CPU%", "REASON")
     print(format_table(headers, rows))
     return 0
-
-
-async def _processes(target: Target) -> list[dict[str, Any]]:
-    async with connect_app(target) as client:
-        return await client.processes()
 
 
 def _alive(snapshot: dict[str, Any]) -> bool:
@@ -145,20 +147,65 @@ def _ps_row(s: dict[str, Any], usage: tuple[int, float] | None, now: float) -> l
     ]
 
 
-def measure(started: dict[int, float]) -> dict[int, tuple[int, float]]:
-    """RSS (bytes) and CPU% of each process tree, CPU sampled over one shared interval.
+#: pid -> (CPU seconds it had used, time.monotonic() when that was read)
+Readings = dict[int, tuple[float, float]]
+
+
+def first_readings(rundir: Path) -> Readings:
+    """The CPU time of every process under the app's supervisor, read now: the start of the
+    sample, taken before the hub is asked, so the sampling interval runs meanwhile."""
+    from hubcore._rundir import running_supervisor
+
+    supervisor = running_supervisor(rundir)
+    return _read(_descendants(supervisor) if supervisor is not None else [])
+
+
+def measure(
+    started: dict[int, float], readings: Readings | None = None
+) -> dict[int, tuple[int, float]]:
+    """RSS (bytes) and CPU% of each process tree, CPU sampled over at least CPU_INTERVAL.
 
     :param started: pid -> when it started (epoch seconds), so a recycled pid is skipped.
+    :param readings: the first readings, if taken earlier (:func:`first_readings`); a process
+        they miss is read now, and waited for a whole interval.
     """
     trees = {pid: _tree(pid, at) for pid, at in started.items()}
-    for member in (m for members in trees.values() for m in members):
-        with contextlib.suppress(psutil.Error):
-            member.cpu_percent(None)  # starts the interval
-    time.sleep(CPU_INTERVAL)
-    return {pid: _usage(members) for pid, members in trees.items() if members}
+    members = [m for tree in trees.values() for m in tree]
+    before = dict(readings or {})
+    before.update(_read(m for m in members if m.pid not in before))
+    if members:
+        last = max(before.get(m.pid, (0.0, time.monotonic()))[1] for m in members)
+        time.sleep(max(0.0, last + CPU_INTERVAL - time.monotonic()))
+    after = _read(members)
+    cpu = {
+        pid: max(0.0, spent - before[pid][0]) / (at - before[pid][1]) * 100
+        for pid, (spent, at) in after.items()
+        if pid in before and at > before[pid][1]
+    }
+    return {pid: _usage(tree, cpu) for pid, tree in trees.items() if tree}
+
+
+def _read(procs: Iterable[psutil.Process]) -> Readings:
+    readings: Readings = {}
+    for proc in procs:
+        spent = _cpu_seconds(proc)
+        if spent is not None:
+            readings[proc.pid] = (spent, time.monotonic())
+    return readings
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    import psutil
+
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 def _tree(pid: int, started_at: float) -> list[psutil.Process]:
+    import psutil  # here: the commands that measure nothing never import it
+
     try:
         proc = psutil.Process(pid)
         if not same_process(proc, started_at):
@@ -168,13 +215,41 @@ def _tree(pid: int, started_at: float) -> list[psutil.Process]:
         return []
 
 
-def _usage(members: Iterable[psutil.Process]) -> tuple[int, float]:
-    rss, cpu = 0, 0.0
+def _cpu_seconds(proc: psutil.Process) -> float | None:
+    """The CPU time a process has used, all its threads: in nanoseconds from the scheduler
+    where Linux has per-thread counters, else psutil's clock ticks (10 ms steps, too coarse
+    for a short sample). None if it is gone."""
+    import psutil
+
+    if _SCHEDSTAT:
+        total, tasks = 0, f"/proc/{proc.pid}/task"
+        try:
+            threads = os.listdir(tasks)
+        except OSError:
+            return None
+        for thread in threads:
+            # A thread that ended meanwhile counts no more.
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"{tasks}/{thread}/schedstat", "rb") as stat,
+            ):
+                total += int(stat.read().split()[0])
+        return total / 1e9
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def _usage(members: Iterable[psutil.Process], cpu: dict[int, float]) -> tuple[int, float]:
+    import psutil
+
+    rss = 0
     for member in members:
         with contextlib.suppress(psutil.Error):
             rss += member.memory_info().rss
-            cpu += member.cpu_percent(None)
-    return rss, cpu
+    return rss, sum(cpu.get(member.pid, 0.0) for member in members)
 
 
 # --- objects ----------------------------------------------------------------------------------
@@ -184,18 +259,14 @@ def run_objects(args: argparse.Namespace) -> int:
     """Print every published instance of every name."""
     target = target_of(args.app, args.rundir)
     target.require_procfile()
-    infos: list[ObjectInfo] = anyio.run(_objects, target)
+    with hub_view(target) as hub:
+        infos = hub.objects()
     rows = [
         [i.name, i.instance, i.label, i.pid, _methods(i)]
         for i in sorted(infos, key=lambda i: (i.name, i.instance))
     ]
     print(format_table(("NAME", "INSTANCE", "PROCESS", "PID", "METHODS"), rows))
     return 0
-
-
-async def _objects(target: Target) -> list[ObjectInfo]:
-    async with connect_app(target) as client:
-        return await client.objects()
 
 
 def _methods(info: ObjectInfo) -> str:

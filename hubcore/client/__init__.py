@@ -15,20 +15,24 @@ worker and the CLI. Nothing here starts or supervises processes.
 
 from __future__ import annotations
 
-from hubcore.client._api import connect, get_proxy, publish_object
-from hubcore.client._client import Client, Publication
-from hubcore.client._proxy import Proxy, RemoteMethod
-from hubcore.client._proxy_ops import (
-    broadcast,
-    call,
-    events,
-    get_property,
-    name_of,
-    stream,
-    subscribe,
-    with_timeout,
-)
-from hubcore.client._subscriptions import ObjectEvent, Subscription
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hubcore.client._api import connect, get_proxy, publish_object
+    from hubcore.client._client import Client, Publication
+    from hubcore.client._proxy import Proxy, RemoteMethod
+    from hubcore.client._proxy_ops import (
+        broadcast,
+        call,
+        events,
+        get_property,
+        name_of,
+        stream,
+        subscribe,
+        with_timeout,
+    )
+    from hubcore.client._subscriptions import ObjectEvent, Subscription
 
 __all__ = (
     "Client",
@@ -49,3 +53,39 @@ __all__ = (
     "subscribe",
     "with_timeout",
 )
+
+# Each name loads its module on first use: the ``hubcore`` command's blocking calls
+# (``_blocking``, ``_hubview``) need none of the event loop's machinery.
+_HOME = {
+    "connect": "_api",
+    "get_proxy": "_api",
+    "publish_object": "_api",
+    "Client": "_client",
+    "Publication": "_client",
+    "Proxy": "_proxy",
+    "RemoteMethod": "_proxy",
+    "ObjectEvent": "_subscriptions",
+    "Subscription": "_subscriptions",
+    **dict.fromkeys(
+        (
+            "broadcast",
+            "call",
+            "events",
+            "get_property",
+            "name_of",
+            "stream",
+            "subscribe",
+            "with_timeout",
+        ),
+        "_proxy_ops",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

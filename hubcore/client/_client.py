@@ -35,7 +35,7 @@ from hubcore._errors import (
     HubError,
 )
 from hubcore.client._control import Control
-from hubcore.client._failures import crashed, not_found
+from hubcore.client._failures import Peer, crashed, dropped, not_found
 from hubcore.client._hublink import HubLink
 from hubcore.client._incoming import Incoming
 from hubcore.client._proxy import Proxy
@@ -283,6 +283,21 @@ class Client:
         info = await self.resolve(name, instance, timeout)
         return Proxy(self, name, timeout=timeout, instance=instance, methods=info.methods)
 
+    def get_proxy_nowait(
+        self, name: str, *, timeout: float = 10.0, instance: int | None = None
+    ) -> Proxy:
+        """A proxy for ``name`` made at once from this client's mirror of the directory.
+
+        :param timeout: the proxy's default call timeout.
+        :param instance: pin one instance; by default calls spread round-robin.
+        :raises ObjectNotFound: ``name`` (or that instance) is not published right now
+            (:meth:`get_proxy` waits for it).
+        """
+        info = self.directory.peek(name, instance)
+        if info is None:
+            raise not_found(name, instance, 0, self.directory.names())
+        return Proxy(self, name, timeout=timeout, instance=instance, methods=info.methods)
+
     async def subscribe(
         self, name: str, event: str, callback: Callable[[ObjectEvent], Any] | None
     ) -> Subscription:
@@ -350,11 +365,11 @@ class Client:
                 info.address, token, self._hello(), label=info.label, max_frame=self.max_frame
             )
         except AuthenticationFailed:
-            # A restarted hub has a new token, which that peer may have read already.
-            if self._link.up or self._link.current_token() == token:
+            retry = self.token_after_refusal(token)
+            if retry is None:
                 raise
             conn = await open_connection(
-                info.address, self.token, self._hello(), label=info.label, max_frame=self.max_frame
+                info.address, retry, self._hello(), label=info.label, max_frame=self.max_frame
             )
         conn.remote.update(process=info.process, instance=info.instance, pid=info.pid)
         conn.identity = (self.process, self.instance or 0)
@@ -364,12 +379,22 @@ class Client:
         await self._tg.start(conn.run)
         return conn
 
-    async def _crash_error(self, conn: Connection) -> BaseException:
-        # No GOODBYE came. Asking the OS whether the pid lives would race with the kernel
-        # tearing the process down (sockets close before it turns zombie), so the only
-        # non-crash is a connection this side dropped for a protocol violation.
-        if conn.close_reason.startswith("protocol violation"):
-            return ConnectionLost(f"connection to {conn.label} dropped: {conn.close_reason}")
+    def token_after_refusal(self, refused: bytes) -> bytes | None:
+        """The token to try again with after a peer refused ``refused``; None if there is no
+        other. A restarted hub has a new token, which that peer may have read already."""
+        if self._link.up:
+            return None
+        token = self._link.current_token()
+        return None if token == refused else token
+
+    async def _crash_error(self, conn: Peer) -> BaseException:
+        """The error of calls on a peer connection that ended without GOODBYE (``conn`` is an
+        async or a blocking connection): a crash, with what the hub knows of the death."""
+        # Asking the OS whether the pid lives would race with the kernel tearing the process
+        # down (sockets close before it turns zombie), so the only non-crash is a connection
+        # this side dropped for a protocol violation.
+        if (error := dropped(conn)) is not None:
+            return error
         pid = conn.remote.get("pid")
         details: dict[str, Any] = {}
         if isinstance(pid, int) and self._link.up:

@@ -29,6 +29,10 @@ class Control:
         tracer = self._client.tracer
         return [r.to_wire() for r in tracer.drain()] if tracer is not None else []
 
+    def in_flight(self) -> list[dict[str, Any]]:
+        tracer = self._client.tracer
+        return [r.to_wire() for r in tracer.in_flight()] if tracer is not None else []
+
     def inject(
         self,
         target: str,

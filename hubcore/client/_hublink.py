@@ -23,6 +23,7 @@ from pathlib import Path
 
 import anyio
 
+from hubcore._changes import Changes
 from hubcore._errors import (
     AuthenticationFailed,
     ConnectionLost,
@@ -81,7 +82,7 @@ class HubLink:
         self.why = ""  # why it was lost, or why this client gave up
         self.gave_up = False
         self.attempts = 0
-        self.changed = anyio.Event()  # set (and replaced) at every change of state
+        self.changed = Changes()  # notified at every change of state
         self._backoff = Backoff()
 
     @property
@@ -103,7 +104,7 @@ class HubLink:
         self.down_since = None
         self.attempts = 0
         self._backoff.reset()
-        self._notify()
+        self.changed.notify()
 
     def lost(self, why: str) -> bool:
         """The hub connection ended: logged, unless the hub was down already (a connection
@@ -115,7 +116,7 @@ class HubLink:
             return self.reconnect
         self.down_since = time.time()
         self.why = why
-        self._notify()
+        self.changed.notify()
         if not self.reconnect:
             log.warning("lost the hub at %s: %s", self.address, why)
             return False
@@ -170,7 +171,7 @@ class HubLink:
             "with the token file instead (the default) to reconnect after a hub restart"
         )
         log.error("gave up reconnecting to the hub at %s: %s", self.address, self.why)
-        self._notify()
+        self.changed.notify()
 
     async def wait_up(self, timeout: float | None) -> Connection:
         """The hub connection, once up, waiting for it at most ``timeout`` seconds.
@@ -207,7 +208,3 @@ class HubLink:
             address=self.address,
             since=since,
         )
-
-    def _notify(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()

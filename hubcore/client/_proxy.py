@@ -23,12 +23,12 @@ import anyio
 
 from hubcore._directory import ObjectInfo
 from hubcore._errors import (
-    CallNotTaken,
     CallTimeout,
     ConnectionLost,
-    ProcessCrashed,
-    unknown_name,
 )
+from hubcore.client._rules import CallRecorder, check_method, never_ran
+from hubcore.client._rules import call_timeout as _timeout
+from hubcore.client._rules import no_method_message as _no_method_message
 from hubcore.rpc._tracing import Tracer
 
 if TYPE_CHECKING:
@@ -45,23 +45,8 @@ __all__ = (
 )
 
 
-_OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
-
 #: What ``Proxy._checked_call(..., streams_ok=True)`` returns for an async-generator method.
 IS_A_STREAM: Any = object()
-
-# Attributes a proxy had before its operations became functions: a user who still writes
-# ``proxy.call(...)`` is told where the operation went.
-_FORMER_OPERATIONS = {
-    "call": "call",
-    "stream": "stream",
-    "name": "name_of",
-    "events": "events",
-    "subscribe": "subscribe",
-    "broadcast": "broadcast",
-    "with_timeout": "with_timeout",
-    "get_property": "get_property",
-}
 
 
 class ProxyClient(Protocol):
@@ -171,15 +156,8 @@ class Proxy:
             left = None if timeout is None else _left(started + timeout)
         else:
             left = timeout
-        if method not in info.methods:
-            raise AttributeError(_no_method_message(self._name, method, info))
-        if method in info.streams:
-            if streams_ok:
-                return IS_A_STREAM
-            raise TypeError(
-                f"{self._name}.{method} is an async generator: iterate it with `async for` "
-                "(by name: hubcore.stream), do not await it"
-            )
+        if check_method(self._name, method, info, streams_ok=streams_ok):
+            return IS_A_STREAM
         try:
             return await self._call_traced(method, args, kwargs, left)
         except CallTimeout:
@@ -204,21 +182,14 @@ class Proxy:
         tracer = self._client.tracer
         if tracer is None:
             return await self._call(method, args, kwargs, timeout, None)
-        started, callee = time.perf_counter(), [("", 0)]
-        outcome, detail, call_id = "error", None, tracer.new_call_id()
+        record = CallRecorder(tracer, self._name, method, args, kwargs)
         try:
-            detail = await self._call(method, args, kwargs, timeout, callee)
-            outcome = "result"
-            return detail
-        except Exception as exc:
-            outcome = _OUTCOMES.get(type(exc).__name__, "error")
-            detail = exc
+            value = await self._call(method, args, kwargs, timeout, record.callee)
+        except BaseException as exc:
+            record.failed(exc)
             raise
-        finally:
-            call = (args, kwargs or {})
-            tracer.record(
-                callee[-1], self._name, method, call, outcome, detail, started, call_id=call_id
-            )
+        record.returned(value)
+        return value
 
     async def _call(
         self,
@@ -257,16 +228,11 @@ class Proxy:
                 )
             except CallTimeout:
                 raise _timeout(self._name, method, timeout) from None
-            except ProcessCrashed as exc:
-                if exc.ended_at is None or exc.ended_at >= sent_at:
-                    raise
-                # Dead before the call left: it never ran, so it goes to the process that
-                # publishes the name next, within the same deadline.
-            except CallNotTaken:
-                pass  # its publisher left before taking it: it goes to the next one
-            except ConnectionLost:
-                if conn.goodbye or not conn.closed:
+            except ConnectionLost as exc:
+                if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again
+            # It never ran: it goes to the process that publishes the name next, within the
+            # same deadline.
             dead |= {info.generation}
 
     async def _open_stream(
@@ -393,32 +359,9 @@ def unreachable(method: str) -> str | None:
     return None
 
 
-def _no_method_message(name: str, method: str, info: ObjectInfo) -> str:
-    """The AttributeError text for ``proxy.<method>`` on an object that lacks it."""
-    listing = f"it has: {', '.join(info.methods)}" if info.methods else "it has no public methods"
-    operation = _FORMER_OPERATIONS.get(method)
-    # A property or a former operation has its own explanation below: no guess at a method.
-    known = () if method in info.properties or operation is not None else info.methods
-    text = unknown_name(f"{name!r} has no remote method {method!r}", method, known, listing)
-    if method in info.properties:
-        text += f"; {method!r} is a property: read it with hubcore.get_property(proxy, {method!r})"
-    if operation is not None:
-        text += (
-            f" (the proxy's own operations are functions now: hubcore.{operation}(proxy, ...), "
-            f"or hubcore.sync.{operation}(proxy, ...) for a blocking proxy)"
-        )
-    return text
-
-
 async def _connect(client: ProxyClient, info: ObjectInfo, deadline: float | None) -> Connection:
     with anyio.fail_after(_left(deadline)):  # a stopped process never finishes the handshake
         return await client.connection(info)
-
-
-def _timeout(name: str, method: str, timeout: float | None) -> CallTimeout:
-    return CallTimeout(
-        f"{name}.{method} did not answer within {timeout:g}s (the call was cancelled on the callee)"
-    )
 
 
 def _left(deadline: float | None) -> float | None:

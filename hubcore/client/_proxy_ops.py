@@ -27,6 +27,8 @@ __all__ = (
     "broadcast",
     "call",
     "check_call",
+    "check_call_arguments",
+    "check_property_name",
     "events",
     "get_property",
     "name_of",
@@ -57,8 +59,7 @@ async def call(
     :return: the method's result.
     """
     _check_proxy(proxy, "call")
-    check_call("call", method, args, kwargs)
-    _check_timeout("call", timeout)
+    check_call_arguments("call", method, args, kwargs, timeout)
     return await proxy._checked_call(method, tuple(args), kwargs, timeout)
 
 
@@ -87,7 +88,7 @@ async def get_property(proxy: Proxy, name: str) -> Any:
     :return: its value.
     """
     _check_proxy(proxy, "get_property")
-    _check_str("get_property", "name", name)
+    check_property_name(name)
     return await proxy._call_traced(GET_PROPERTY, (name,), None, None)
 
 
@@ -175,6 +176,26 @@ def check_call(operation: str, method: object, args: object, kwargs: object) -> 
             raise TypeError(
                 f"{operation}(): kwargs keys must be argument names (str), got {_describe(key)}"
             )
+
+
+def check_call_arguments(
+    operation: str, method: object, args: object, kwargs: object, timeout: object
+) -> None:
+    """:func:`check_call`, and a timeout that is a number of seconds or None.
+
+    :raises TypeError: saying which argument is wrong and what it should be.
+    :raises ValueError: a negative timeout.
+    """
+    check_call(operation, method, args, kwargs)
+    _check_timeout(operation, timeout)
+
+
+def check_property_name(name: object) -> None:
+    """Refuse a property name that is not a str (``get_property``).
+
+    :raises TypeError: saying so.
+    """
+    _check_str("get_property", "name", name)
 
 
 def _check_proxy(proxy: object, operation: str) -> None:

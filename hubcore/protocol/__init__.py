@@ -2,8 +2,10 @@
 
 - frames as classes, one per kind (:class:`Call`, :class:`Result`, ...; ``_frames``);
 - bytes <-> frames: :func:`encode_frame` and :class:`FrameDecoder` (``_framing``);
-- values: :class:`Codec` (``_codec``); the handshake's proofs (``_auth``); reserved names
-  (``_names``).
+- values: :class:`Codec` (``_codec``); reserved names (``_names``);
+- the handshake: its proofs (``_auth``) and its two ends as state machines,
+  :class:`ClientHandshake` and :class:`ServerHandshake` (``_handshake``), which the async and
+  the blocking connections both drive.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from hubcore.protocol._framing import (
     Incoming,
     encode_frame,
 )
+from hubcore.protocol._handshake import MAX_HANDSHAKE_FRAME, ClientHandshake, ServerHandshake
 from hubcore.protocol._names import (
     CONTROL_TARGET,
     GET_PROPERTY,
@@ -53,6 +56,7 @@ __all__ = (
     "GET_PROPERTY",
     "HEADER",
     "HUB_TARGET",
+    "MAX_HANDSHAKE_FRAME",
     "NONCE_SIZE",
     "PROTOCOL_VERSION",
     "RESTARTED",
@@ -63,6 +67,7 @@ __all__ = (
     "Call",
     "Cancel",
     "Challenge",
+    "ClientHandshake",
     "Codec",
     "Error",
     "Event",
@@ -75,6 +80,7 @@ __all__ = (
     "Ping",
     "Pong",
     "Result",
+    "ServerHandshake",
     "StreamCredit",
     "StreamEnd",
     "StreamItem",

@@ -49,6 +49,7 @@ __all__ = (
     "FrameDecoder",
     "Incoming",
     "encode_frame",
+    "encode_frame_parts",
     "encode_parts",
     "unencodable_argument",
 )
@@ -100,10 +101,23 @@ def encode_frame(
     :raises PayloadTooLarge: the encoded frame exceeds ``max_size``; nothing is returned.
     :return: the bytes to send.
     """
+    header, body = encode_frame_parts(frame, codec=codec, max_size=max_size)
+    return header + body
+
+
+def encode_frame_parts(
+    frame: Frame, *, codec: Codec = DEFAULT_CODEC, max_size: int = DEFAULT_MAX_FRAME
+) -> tuple[bytes, bytes]:
+    """Encode one frame as its length header and its body, for a sender that writes them one
+    after the other: a large body is then not copied to join it to its header.
+
+    :raises TypeError: a value cannot be encoded.
+    :raises PayloadTooLarge: the encoded frame exceeds ``max_size``; nothing is returned.
+    """
     body = codec.packb(frame.to_wire())
     size = len(body)
     _check_size(size, max_size)
-    return size.to_bytes(HEADER, "big") + body
+    return size.to_bytes(HEADER, "big"), body
 
 
 def encode_parts(
@@ -278,6 +292,28 @@ class FrameDecoder:
                 self._let_go()
                 self._buf = bytearray(BUFFER_START)
         return frames
+
+    def announced(self, header: bytes | bytearray | memoryview) -> int:
+        """The body size a frame's length header announces.
+
+        :raises ProtocolError: it is above the limit (the decoder must be discarded).
+        """
+        size = int.from_bytes(header[:HEADER], "big")
+        if size > self.max_size:
+            raise ProtocolError(
+                f"peer announced a frame of {size} bytes, above the limit of {self.max_size}"
+            )
+        return size
+
+    def decode_body(self, body: memoryview) -> Incoming:
+        """Decode one frame body (what follows its header) that the caller read into a buffer
+        of its own, between frames (``buffered == 0``): a large frame is then received once,
+        into a buffer of its size, instead of growing this decoder's buffer. The view is
+        released.
+
+        :raises ProtocolError: the body is not a valid frame.
+        """
+        return self._decode(body)
 
     def _move(self, start: int, end: int, size: int) -> None:
         """Put the unparsed bytes at the front of a buffer of ``size`` bytes (a new one: a

@@ -17,11 +17,15 @@ client (:mod:`hubcore.client`). Nothing here knows of names, proxies or apps.
 
 from __future__ import annotations
 
-from hubcore.rpc._connection import CallHandler, Connection
-from hubcore.rpc._dispatch import Dispatcher, Published, Shape, describe
-from hubcore.rpc._open import accept_connection, open_connection
-from hubcore.rpc._streams import RemoteStream
-from hubcore.rpc._tracing import CallRecord, Fault, Tracer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hubcore.rpc._connection import CallHandler, Connection
+    from hubcore.rpc._dispatch import Dispatcher, Published, Shape, describe
+    from hubcore.rpc._open import accept_connection, open_connection
+    from hubcore.rpc._streams import RemoteStream
+    from hubcore.rpc._tracing import CallRecord, Fault, Tracer
 
 __all__ = (
     "CallHandler",
@@ -37,3 +41,29 @@ __all__ = (
     "describe",
     "open_connection",
 )
+
+# Each name loads its module on first use: the blocking connection (``_blocking``, which the
+# ``hubcore`` command uses) needs none of the event loop's machinery.
+_HOME = {
+    "CallHandler": "_connection",
+    "Connection": "_connection",
+    "Dispatcher": "_dispatch",
+    "Published": "_dispatch",
+    "Shape": "_dispatch",
+    "describe": "_dispatch",
+    "accept_connection": "_open",
+    "open_connection": "_open",
+    "RemoteStream": "_streams",
+    "CallRecord": "_tracing",
+    "Fault": "_tracing",
+    "Tracer": "_tracing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

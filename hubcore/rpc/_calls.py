@@ -17,12 +17,13 @@ import itertools
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from hubcore._errors import CallNotTaken, CallTimeout
+from hubcore._errors import CallNotTaken
 from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
 from hubcore.protocol._bulk import has_large
 from hubcore.protocol._codec import Undecodable
 from hubcore.protocol._framing import encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import raised_error
+from hubcore.rpc._outcome import not_taken_error, result_value, timeout_error
 from hubcore.rpc._waiting import Waiting
 
 if TYPE_CHECKING:
@@ -108,14 +109,12 @@ class Calls:
         if slot.done:
             if slot.error is not None:
                 raise slot.error
-            if isinstance(slot.value, Undecodable):
-                raise TypeError(f"{what}: {slot.value.message}")
-            return slot.value
+            return result_value(slot.value, what)
         if slot.lost:
             if self._conn.not_taken(cid):
-                raise CallNotTaken(f"{what} was not run: {self._conn.label} left before taking it")
+                raise not_taken_error(what, self._conn.label)
             raise await self._conn.failure()
-        raise CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
+        raise timeout_error(what, timeout)
 
     def end(self, cid: int, slot: Pending) -> None:
         """Stop waiting for ``cid``; the callee is told to stop if it may still be running."""

@@ -58,6 +58,7 @@ from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
 from hubcore.rpc._outbox import Outbox
+from hubcore.rpc._outcome import closed_error, goodbye_reason, not_taken
 from hubcore.rpc._serving import Serving
 from hubcore.rpc._streams import STREAM_WINDOW, RemoteStream
 from hubcore.rpc._waiting import AsyncioWaiting, TrioWaiting, for_running_loop
@@ -285,7 +286,7 @@ class Connection:
 
     def not_taken(self, cid: int) -> bool:
         """True if the other end said GOODBYE before it took call ``cid`` (it never ran)."""
-        return self.goodbye and self.remote_took is not None and cid > self.remote_took
+        return not_taken(cid, self.goodbye, self.remote_took)
 
     async def failure(self) -> BaseException:
         """The error for calls that the closing of this connection broke (computed once):
@@ -295,9 +296,7 @@ class Connection:
                 if self.lost_error is not None and not self.goodbye:
                     self._failure = await self.lost_error(self)
                 else:
-                    self._failure = ConnectionLost(
-                        f"connection to {self.label} closed: {self.close_reason}"
-                    )
+                    self._failure = closed_error(self.label, self.close_reason)
         return self._failure
 
     # -- incoming frames -------------------------------------------------------------------
@@ -435,8 +434,8 @@ class Connection:
 
     def _on_goodbye(self, frame: Goodbye) -> None:
         self.goodbye = True
-        if frame.reason:
-            self.close_reason = f"the other end hung up: {frame.reason}"
+        if (why := goodbye_reason(frame)) is not None:
+            self.close_reason = why
         if frame.last_taken is not None:
             self.remote_took = frame.last_taken
 

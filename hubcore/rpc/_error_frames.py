@@ -7,7 +7,6 @@ user exception, its nearest builtin base (``ValueError`` for ``class PageError(V
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +39,8 @@ def error_frame(
 
 def exception_frame(cid: int, exc: Exception, identity: tuple[str, int] = ("", 0)) -> Error:
     """The ERROR frame for an exception a served call raised, its traceback text included."""
+    import traceback  # here: a process that only calls never formats a traceback
+
     tb = "".join(traceback.format_exception(exc))
     return error_frame(
         cid,

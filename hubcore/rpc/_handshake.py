@@ -1,72 +1,32 @@
-"""The token handshake that opens every connection, hub or peer.
+"""The token handshake that opens every connection, hub or peer, driven on an event loop.
 
-client -> HELLO [version, client_nonce, info]
-server -> CHALLENGE [server_nonce, proof(token, "server", client_nonce), info]
-client -> AUTH [proof(token, "client", server_nonce)]
-server -> WELCOME [info]            (or ERROR, then close)
-
-On Linux the server also checks that the peer runs under its own uid (SO_PEERCRED).
+The rules are the sans-IO state machines of :mod:`hubcore.protocol._handshake` (HELLO,
+CHALLENGE, AUTH, WELCOME); this module moves their bytes over a :class:`ByteStream`, bounds
+the whole exchange in time, and hands the server machine the peer's uid (SO_PEERCRED), which
+must be this process's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
 from collections.abc import Iterator
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import anyio
 
-from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError
-from hubcore.protocol import (
-    NONCE_SIZE,
-    PROTOCOL_VERSION,
-    Auth,
-    Challenge,
-    Error,
-    FrameDecoder,
-    Hello,
-    Incoming,
-    Welcome,
-    encode_frame,
-    proof,
-    verify,
-)
+from hubcore._errors import ConnectionLost
+from hubcore.protocol import NONCE_SIZE, FrameDecoder, Incoming
+from hubcore.protocol._handshake import ClientHandshake, ServerHandshake
 from hubcore.transport import ByteStream
 
 __all__ = ("HANDSHAKE_TIMEOUT", "accept", "initiate")
 
-log = logging.getLogger("hubcore.rpc")
-
 HANDSHAKE_TIMEOUT = 5.0
-_MAX_HANDSHAKE_FRAME = 64 * 1024
-
-_F = TypeVar("_F", Hello, Challenge, Auth, Welcome)
 
 #: What a handshake gives: the other end's info, the decoder, and frames that followed it.
 Handshake: TypeAlias = tuple[dict[str, Any], FrameDecoder, list[Incoming]]
-
-
-async def _next_frame(
-    stream: ByteStream, decoder: FrameDecoder, frames: list[Incoming], expected: type[_F]
-) -> _F:
-    """The next frame, which must be of the ``expected`` class (an ERROR is a refusal)."""
-    while not frames:
-        data = await stream.receive()
-        if not data:
-            raise ConnectionLost("the other end closed the connection during the handshake")
-        frames.extend(decoder.feed(data))
-    frame = frames.pop(0)
-    if type(frame) is Error:
-        raise AuthenticationFailed(frame.message)
-    if type(frame) is not expected:
-        kind = frame.KIND
-        raise ProtocolError(
-            f"handshake: expected {expected.KIND.name}, got frame kind {int(kind)} ({kind.name})"
-        )
-    return frame
 
 
 @contextlib.contextmanager
@@ -81,6 +41,22 @@ def _within(timeout: float) -> Iterator[None]:
         ) from None
 
 
+async def _drive(stream: ByteStream, machine: ClientHandshake | ServerHandshake) -> Handshake:
+    """Feed the machine what arrives and send what it answers, until it is done."""
+    while not machine.done:
+        data = await stream.receive()
+        if not data:
+            raise ConnectionLost("the other end closed the connection during the handshake")
+        out = machine.receive_data(data)
+        if machine.refusal is not None:
+            with contextlib.suppress(ConnectionLost):
+                await stream.send(out)
+            raise machine.refusal
+        if out:
+            await stream.send(out)
+    return machine.remote, machine.decoder, machine.frames
+
+
 async def initiate(
     stream: ByteStream, token: bytes, info: dict[str, Any], *, timeout: float = HANDSHAKE_TIMEOUT
 ) -> Handshake:
@@ -91,19 +67,10 @@ async def initiate(
     :raises TimeoutError: the server did not complete it within ``timeout`` seconds.
     :return: the server's info, the decoder and any frames that followed the handshake.
     """
-    decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
-    frames: list[Incoming] = []
-    nonce = secrets.token_bytes(NONCE_SIZE)
+    machine = ClientHandshake(token, info, secrets.token_bytes(NONCE_SIZE))
     with _within(timeout):
-        await stream.send(encode_frame(Hello(PROTOCOL_VERSION, nonce, info)))
-        challenge = await _next_frame(stream, decoder, frames, Challenge)
-        if not verify(token, b"server", nonce, challenge.proof):
-            raise AuthenticationFailed(
-                "the server could not prove it holds the token: wrong address or token file?"
-            )
-        await stream.send(encode_frame(Auth(proof(token, b"client", challenge.nonce))))
-        welcome = await _next_frame(stream, decoder, frames, Welcome)
-    return {**challenge.info, **welcome.info}, decoder, frames
+        await stream.send(machine.hello())
+        return await _drive(stream, machine)
 
 
 async def accept(
@@ -116,35 +83,12 @@ async def accept(
     :raises TimeoutError: the client did not complete it within ``timeout`` seconds.
     :return: the client's info, the decoder and any frames that followed the handshake.
     """
-    decoder = FrameDecoder(max_size=_MAX_HANDSHAKE_FRAME)
-    frames: list[Incoming] = []
-    nonce = secrets.token_bytes(NONCE_SIZE)
+    machine = ServerHandshake(
+        token,
+        info,
+        secrets.token_bytes(NONCE_SIZE),
+        peer_uid=stream.credentials.uid,
+        uid=os.getuid(),
+    )
     with _within(timeout):
-        hello = await _next_frame(stream, decoder, frames, Hello)
-        await _check_uid(stream)
-        if hello.version != PROTOCOL_VERSION:
-            reason = f"protocol version {hello.version} is not spoken here (this end speaks 1)"
-            await _refuse(stream, reason)
-            raise AuthenticationFailed(reason)
-        await stream.send(
-            encode_frame(Challenge(nonce, proof(token, b"server", hello.nonce), info))
-        )
-        auth = await _next_frame(stream, decoder, frames, Auth)
-        if not verify(token, b"client", nonce, auth.proof):
-            await _refuse(stream, "wrong token: read it from the hub's token file")
-            raise AuthenticationFailed("wrong token")  # the log line names the pid
-        await stream.send(encode_frame(Welcome({})))
-    return hello.info, decoder, frames
-
-
-async def _check_uid(stream: ByteStream) -> None:
-    uid = stream.credentials.uid
-    if uid is not None and uid != os.getuid():
-        reason = f"refused a connection from uid {uid}: only uid {os.getuid()} may connect"
-        await _refuse(stream, reason)
-        raise AuthenticationFailed(reason)
-
-
-async def _refuse(stream: ByteStream, reason: str) -> None:
-    with contextlib.suppress(ConnectionLost):
-        await stream.send(encode_frame(Error(0, "AuthenticationFailed", reason)))
+        return await _drive(stream, machine)

@@ -7,7 +7,6 @@ anyio's socket streams (:mod:`.unix`). Both give the same :class:`ByteStream`.
 from __future__ import annotations
 
 from hubcore._errors import HubError
-from hubcore.transport import aio, unix
 from hubcore.transport._backend import running_backend
 from hubcore.transport.base import ByteStream, Listener, PeerCredentials
 
@@ -41,7 +40,11 @@ async def connect_unix(path: str) -> ByteStream:
     """
     check_path(path)
     if running_backend() == "asyncio":
+        from hubcore.transport import aio  # here: a process that never connects skips asyncio
+
         return await aio.connect(path)
+    from hubcore.transport import unix
+
     return await unix.connect_unix(path)
 
 
@@ -49,5 +52,9 @@ async def listen_unix(path: str) -> Listener:
     """Listen on ``path`` with owner-only access (a stale socket file is replaced)."""
     check_path(path)
     if running_backend() == "asyncio":
+        from hubcore.transport import aio
+
         return await aio.listen(path)
+    from hubcore.transport import unix
+
     return await unix.listen_unix(path)

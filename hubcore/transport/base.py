@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-__all__ = ("ByteStream", "Listener", "PeerCredentials", "Receiver", "feed_receiver")
+__all__ = ("RECEIVE_SIZE", "ByteStream", "Listener", "PeerCredentials", "Receiver", "feed_receiver")
+
+RECEIVE_SIZE = 256 * 1024  # bytes asked of the socket per read
 
 
 class PeerCredentials(Protocol):

@@ -23,9 +23,10 @@ import anyio.abc
 from hubcore._errors import ConnectionLost, reason
 from hubcore.transport._accept import EXHAUSTED, SKIPPED, AcceptPause
 from hubcore.transport._mapping import map_exceptions
-from hubcore.transport.base import ByteStream, Receiver
+from hubcore.transport.base import RECEIVE_SIZE, ByteStream, Receiver
 
 __all__ = (
+    "RECEIVE_SIZE",
     "Credentials",
     "UnixListener",
     "UnixStream",
@@ -34,7 +35,6 @@ __all__ = (
     "peer_credentials",
 )
 
-RECEIVE_SIZE = 256 * 1024
 HIGH_WATER = 64 * 1024  # queued bytes above which writers wait (as asyncio's transports do)
 LOW_WATER = 16 * 1024  # ... until the queue is back below this
 SEND_BUFFERS = 512  # buffers per sendmsg (IOV_MAX is 1024 on Linux)

@@ -255,6 +255,44 @@ async def test_app_kill_fails_the_call_in_flight_and_the_proxy_recovers(rundir: 
         assert await _wait_gone([old], 5) == []
 
 
+async def test_app_calls_in_flight_lists_a_waiting_call_until_it_ends(rundir: Path) -> None:
+    """A worker's call to a stopped background process is in flight, with its caller, callee
+    and arguments, until background answers; then it is a record with the same id."""
+    app = hubcore.App(BASIC, rundir=rundir / "app", boot_timeout=BOOT_TIMEOUT, trace=True)
+    async with app:
+        caller = await app.get_proxy("caller", timeout=30)
+        await caller.bump()  # the worker's connection to background is open
+        await app.drain_calls()
+        background = psutil.Process(app.processes["background.0"].pid or 0)
+        background.suspend()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(caller.bump)
+                with anyio.fail_after(10):
+                    # Polled: the call waits in a worker process, which tells nobody. The
+                    # stopped process cannot answer: it is not asked.
+                    while not (pending := await app.calls_in_flight({"background"})):  # noqa: ASYNC110
+                        await anyio.sleep(0.02)
+                background.resume()
+        finally:
+            background.resume()
+        [waiting] = pending
+        assert (waiting.caller, waiting.callee, waiting.callee_instance) == (
+            "worker",
+            "background",
+            0,
+        )
+        assert (waiting.object, waiting.method, waiting.outcome) == (
+            "counter",
+            "increment",
+            "in flight",
+        )
+        assert waiting.call_id.startswith(f"worker.{waiting.caller_instance}/")
+        assert await app.calls_in_flight() == []
+        [done] = await app.drain_calls()
+        assert (done.call_id, done.outcome) == (waiting.call_id, "result")
+
+
 async def test_app_crash_reports_exit_code_and_stderr(rundir: Path) -> None:
     async with _app(BASIC, rundir) as app:
         counter = await app.get_proxy("counter")

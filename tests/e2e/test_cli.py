@@ -29,7 +29,25 @@ from tests.lines import Lines
 BASIC = Path(__file__).parents[1] / "apps" / "basic" / "procfile.py"
 BOOT_FAILURE = Path(__file__).parent / "apps_extra" / "boot_failure" / "procfile.py"
 BOOT_SECONDS = 60
-COMMANDS = ("dev", "start", "stop", "restart", "ps", "objects", "call", "logs", "env", "hub")
+COMMANDS = (
+    "dev",
+    "start",
+    "stop",
+    "restart",
+    "ps",
+    "objects",
+    "call",
+    "logs",
+    "env",
+    "hub",
+    "trace",
+)
+
+
+def hubcore_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a command that needs no app."""
+    argv = [sys.executable, "-m", "hubcore.cli", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 class Cli:
@@ -48,9 +66,9 @@ class Cli:
         """Run a command on the basic app (``--app`` and ``--rundir`` set)."""
         return self.run(*args, "--app", str(BASIC))
 
-    def dev(self, procfile: Path = BASIC) -> tuple[subprocess.Popen[str], Lines]:
+    def dev(self, procfile: Path = BASIC, *args: str) -> tuple[subprocess.Popen[str], Lines]:
         """Start ``hubcore dev`` in the foreground; its output is read line by line."""
-        argv = [sys.executable, "-m", "hubcore.cli", "dev", str(procfile)]
+        argv = [sys.executable, "-m", "hubcore.cli", "dev", str(procfile), *args]
         proc = subprocess.Popen(
             [*argv, "--rundir", str(self.rundir)],
             stdout=subprocess.PIPE,
@@ -176,14 +194,69 @@ def test_dev_boots_then_sigint_stops_gracefully(cli: Cli) -> None:
     pid = cli.app("call", "counter.get_pid").stdout
     assert int(pid) in {p.pid for p in procs}
 
+    assert not any("HUBCORE_TRACE" in p.environ() for p in procs)  # no --trace: no records
+
     proc.send_signal(signal.SIGINT)
 
     assert proc.wait(30) == 0
     text = out.text(join_timeout=10)
     assert "background.0   | counter stopping" in text
     assert re.search(r"hubcore: stopped in \d+ ms", text)
+    assert "trace" not in text
     assert_gone(procs)
     assert "counter stopping" in (cli.rundir / "app.log").read_text()
+
+
+@pytest.mark.timeout(90)
+def test_dev_trace_writes_the_calls_of_the_app_when_it_stops(cli: Cli, tmp_path: Path) -> None:
+    """Calls between the app's processes are drained while it runs and written as it stops;
+    the page of the trace is one command away."""
+    trace = tmp_path / "trace.json"
+    proc, out = cli.dev(BASIC, "--trace", str(trace))
+    out.wait_for(r"hubcore: 4 processes ready in \d+ ms")
+    for _ in range(3):
+        assert cli.app("call", "caller.bump").returncode == 0  # worker -> background
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    text = out.text(join_timeout=10)
+    assert (
+        f"hubcore: trace of 3 cross-process calls written to {trace} (view: hubcore trace " in text
+    )
+    data = json.loads(trace.read_text())
+    lanes = {e["args"]["name"] for e in data["traceEvents"] if e.get("name") == "process_name"}
+    assert "background.0" in lanes
+    assert lanes & {"worker.0", "worker.1"}
+    served = [
+        e for e in data["traceEvents"] if e.get("ph") == "X" and e["name"] == "counter.increment"
+    ]
+    assert len(served) == 3
+    assert {e["args"]["caller"] for e in served} <= {"worker.0", "worker.1"}
+
+    page = tmp_path / "trace.html"
+    result = hubcore_cli("trace", "view", str(trace), "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip()
+        == f"hubcore: wrote {page}: open it in a browser (it needs no network)"
+    )
+    assert "counter.increment" in page.read_text()
+
+
+@pytest.mark.timeout(90)
+def test_dev_trace_into_a_missing_folder_is_one_error_line(cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "trace.json"
+    result = cli.run("dev", str(BASIC), "--trace", str(missing))
+    assert_one_line_error(result, f"--trace {missing}: the folder {missing.parent} does not exist")
+    assert not (cli.rundir / "supervisor.pid").exists()  # nothing started
+
+
+@pytest.mark.timeout(90)
+def test_trace_view_of_what_is_not_a_trace_is_one_error_line(tmp_path: Path) -> None:
+    missing = hubcore_cli("trace", "view", str(tmp_path / "none.json"))
+    assert_one_line_error(missing, "no trace file at")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a trace"}')
+    assert_one_line_error(hubcore_cli("trace", "view", str(bad)), f"{bad} is not a trace: expected")
 
 
 @pytest.mark.timeout(90)

@@ -12,20 +12,18 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.chromium import CHROMIUM_ENV, require_chromium
+
+__all__ = ("BOX", "CHROMIUM_ENV", "page_server", "page_url")
 
 # The web service's call timeout: shorter than the default 20 s, for the 504 test to wait,
 # long enough for 8 concurrent snapshots on a loaded 2-core machine. Read by the
 # example's procfile when the plugin boots it (in this process).
 os.environ.setdefault("HUBCORE_PAGE_SNAPSHOT_TIMEOUT", "10")
-
-#: The browser the example drives (``CHROMIUM`` in examples/page_snapshot/services). The
-#: variable moves only where the check below looks: its own tests point it at a missing file.
-CHROMIUM_ENV = "HUBCORE_TEST_CHROMIUM"
-CHROMIUM = "/usr/bin/chromium"
 
 BOX = {"left": 100, "top": 60, "width": 200, "height": 120, "rgb": (220, 30, 40)}
 PAGE = f"""<!doctype html><html><body style="margin:0;background:#fff">
@@ -65,22 +63,8 @@ def page_url(page_server: str) -> str:
     return f"{page_server}/box"
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture: a test that boots the example needs the browser."""
-    if "hub_app" not in getattr(item, "fixturenames", ()):
-        return
-    chromium = Path(os.environ.get(CHROMIUM_ENV) or CHROMIUM)
-    if os.access(chromium, os.X_OK):
-        return
-    reason = (
-        f"{chromium} not found: the example's tests need Debian's Chromium "
-        "(as root: bash .ci/install-chromium.sh)"
-    )
-    if _in_ci():
-        pytest.fail(f"{reason}; CI=true, so this fails instead of skipping", pytrace=False)
-    pytest.skip(reason)
+    if "hub_app" in getattr(item, "fixturenames", ()):
+        require_chromium("the example's tests need")

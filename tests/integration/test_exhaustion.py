@@ -54,15 +54,17 @@ async def test_a_flood_of_refused_connections_is_logged_once_a_second(hub, clien
     """Hundreds of connections that say nothing, hang up or bring a wrong token: a handful
     of lines that count them all, by reason, while calls and the hub keep answering."""
     caplog.set_level(logging.WARNING, "hubcore")
-    hub.handshake_timeout = 0.5
+    hub.handshake_timeout = 2.0
     await client.publish("echo", _Echo())
     proxy = await client.get_proxy("echo", timeout=10)
     flood, wrong = _flood_size(), 20
     started = time.monotonic()
-    raws = [await anyio.connect_unix(hub.address) for _ in range(flood)]
+    # Each hang-up closes as soon as it connected, so the hub sees it end well within its
+    # handshake timeout even on a loaded machine; the others stay silent until it expires.
+    for _ in range(flood // 2):
+        await (await anyio.connect_unix(hub.address)).aclose()  # hangs up before the handshake
+    raws = [await anyio.connect_unix(hub.address) for _ in range(flood - flood // 2)]
     try:
-        for raw in raws[: flood // 2]:
-            await raw.aclose()  # hangs up before the handshake
         for _ in range(wrong):
             await _impostor(hub.address)
         for i in range(20):  # meanwhile, the real work goes on
@@ -82,7 +84,7 @@ async def test_a_flood_of_refused_connections_is_logged_once_a_second(hub, clien
     assert len(lines) <= elapsed / INTERVAL + 2, lines
     text = "\n".join(lines)
     assert "wrong token" in text
-    assert "did not complete the handshake within 0.5 s" in text
+    assert "did not complete the handshake within 2 s" in text
     assert "closed the connection during the handshake" in text
     assert await proxy.echo("after") == "after"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import os
 import signal
-import subprocess
 
 import anyio
 import pytest
@@ -15,28 +14,6 @@ import hubcore.sync
 from tests.integration.apps.objects import OPERATION_NAMES, Point
 
 pytestmark = [pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def sync_hub(spawn, rundir):
-    """A hub in its own process (a blocking test has no event loop to run one in)."""
-    proc = spawn.python(
-        "-m", "tests.integration.apps.hub_process", str(rundir / "hub.sock"), stdout=subprocess.PIPE
-    )
-    with hubcore.sync.connect(rundir / "hub.sock", token=_wait_token(rundir, proc)) as client:
-        yield (
-            client,
-            {
-                "HUBCORE_ADDRESS": str(rundir / "hub.sock"),
-                "HUBCORE_TOKEN_FILE": str(rundir / "token"),
-            },
-        )
-
-
-def _wait_token(rundir, proc) -> bytes:
-    line = proc.stdout.readline()  # the hub prints READY once it listens (bounded by the test)
-    assert line.startswith(b"READY"), line
-    return (rundir / "token").read_bytes()
 
 
 class Adder:

@@ -72,6 +72,9 @@ def test_crashes_fail_the_test_unless_expected(pytester: pytest.Pytester, inner:
         [
             "*_ test_unexpected_crash _*",
             "hub process background.0 (pid *) died during the test: exit code 7",
+            "  calls in flight to it (1):",
+            "    caller    call             at the death  then",
+            "    pytest.0  counter.crash()  *  crash after * s: ProcessCrashed(*",
             "  last output:",
             "    about to crash",
             "  (expected it? mark the test @pytest.mark.hub_allow_crash('background') *",
@@ -98,6 +101,103 @@ def test_crashes_fail_the_test_unless_expected(pytester: pytest.Pytester, inner:
         "test_passing_test_shows_no_hub_output": "passed",
     }
     result.assert_outcomes(passed=4, failed=3)
+
+
+IN_FLIGHT = """
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+
+def test_call_of_a_service_in_flight_when_its_callee_is_killed(hub_app, proxy):
+    pid = hub_app.processes["background.0"]["pid"]
+    with hub_app.inject("counter.increment", delay=30):
+        killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        try:
+            proxy("caller", timeout=20).bump()  # worker -> background, killed meanwhile
+        finally:
+            killer.join()
+
+
+def _call_in_the_background(call, *args):
+    def run():
+        try:
+            call(*args)
+        except Exception:
+            pass  # the callee dies: the report shows the call
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_call_of_the_test_in_flight_when_the_test_fails(hub_app, proxy):
+    before = len(hub_app.logs("background"))
+    _call_in_the_background(proxy("counter", timeout=30).wait, 20)
+    deadline = time.monotonic() + 10
+    while "waiting" not in hub_app.logs("background")[before:]:
+        assert time.monotonic() < deadline, "the call did not reach background"
+        time.sleep(0.02)
+    pid = hub_app.processes["background.0"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)  # the signal lands a moment later: the test must see the death
+    pytest.fail("failing with a call in flight to a process just killed")
+
+
+def _wait_dead(pid):
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        assert time.monotonic() < deadline, f"pid {pid} did not die"
+        time.sleep(0.01)
+
+
+def test_healthy_again(proxy):
+    assert proxy("counter").increment() == 1
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_report_names_the_calls_in_flight_to_a_process_that_died(
+    pytester: pytest.Pytester, inner: Inner
+) -> None:
+    """A failing test whose callee died shows the calls that were in flight to it: the caller,
+    the call with its arguments, how long it had run at the death and how it ended (or that
+    it still waits), whether the caller is a service or the test itself."""
+    pytester.makepyfile(test_in_flight=IN_FLIGHT)
+    run = inner.run(procfile=inner.toy)
+    run.result.stdout.fnmatch_lines(
+        [
+            "*_ test_call_of_a_service_in_flight_when_its_callee_is_killed _*",
+            "*- hub crash: background.0 -*",
+            "hub process background.0 (pid *) died during the test: killed by signal 9",
+            "  calls in flight to it (1):",
+            "    caller    call                 at the death  then",
+            "    worker.?  counter.increment()  0.* s*crash after 0.* s: ProcessCrashed(*",
+            "  (expected it? *",
+            "*_ test_call_of_the_test_in_flight_when_the_test_fails _*",
+            "*Failed: failing with a call in flight to a process just killed",
+            "*- hub crash: background.0 -*",
+            "hub process background.0 (pid *) died during the test: killed by signal 9",
+            "  calls in flight to it (1):",
+            "    caller*call*at the death*then",
+            "    pytest.0  counter.wait(20)  0.* s*",
+        ]
+    )
+    assert run.outcomes == {
+        "test_call_of_a_service_in_flight_when_its_callee_is_killed": "failed",
+        "test_call_of_the_test_in_flight_when_the_test_fails": "failed",
+        "test_healthy_again": "passed",
+    }
 
 
 KILL = """

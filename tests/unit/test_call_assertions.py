@@ -7,6 +7,8 @@ too little fails here.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,13 +32,16 @@ def record(
     outcome: str = "result",
     detail: str = "None",
     duration: float = 0.0012,
+    call_id: str = "",
+    parent: str = "",
+    callee: tuple[str, int] = ("background", 0),
     **kwargs: Any,
 ) -> hubcore.CallRecord:
     """A finished call of ``"object.method"`` as a caller records it."""
     obj, _, method = target.partition(".")
     return hubcore.CallRecord(
-        caller[0], caller[1], "background", 0, obj, method, args, kwargs, outcome, detail,
-        started, duration,
+        caller[0], caller[1], callee[0], callee[1], obj, method, args, kwargs, outcome, detail,
+        started, duration, call_id, parent,
     )  # fmt: skip
 
 
@@ -361,3 +366,197 @@ async def test_async_wait_for_shares_the_record_and_awaits_its_fetch() -> None:
     assert calls.assert_called_once("caller.bump") is bump  # one record for both views
     with pytest.raises(AssertionError, match=r"waited 0\.05s for 2 call"):
         await async_calls.wait_for("caller.bump", count=2, timeout=0.05)
+
+
+def test_table_cuts_the_call_at_70_characters_and_the_outcome_at_50() -> None:
+    long = record("page.open", "x" * 500, outcome="error", detail="y" * 500)
+    short = record("page.open", "x" * 10)
+    table = calls_of(long, short).table().splitlines()
+    call = "page.open('" + "x" * 59  # 70 characters
+    outcome = "error: " + "y" * 43  # 50 characters
+    assert f"  {call}  {outcome}  " in table[1]
+    assert table[2].index("result: None") == table[1].index(outcome)  # aligned columns
+
+
+def test_wait_for_waits_5_s_by_default() -> None:
+    """The default of pytest.md: 5 s, the same in a sync and an async test."""
+    for view in (Calls, AsyncCalls):
+        assert inspect.signature(view.wait_for).parameters["timeout"].default == 5.0
+
+
+# -- chains: nested calls in the table, via= ---------------------------------------------------
+
+
+def chain() -> list[hubcore.CallRecord]:
+    """The test calls web.snapshot; while serving it, web calls page_snapshot.take, and that
+    calls storage.put. A second take is made by web on its own (no parent)."""
+    return [
+        record("web.snapshot", "u", call_id="pytest.0/1:1", callee=("worker", 0)),
+        record(
+            "page_snapshot.take",
+            "u",
+            caller=("worker", 0),
+            call_id="worker.0/2:1",
+            parent="pytest.0/1:1",
+            started=T0 + 0.1,
+        ),
+        record(
+            "storage.put",
+            caller=("background", 0),
+            callee=("store", 0),
+            call_id="background.0/3:1",
+            parent="worker.0/2:1",
+            started=T0 + 0.2,
+        ),
+        record("page_snapshot.take", "v", caller=("worker", 0), call_id="w/2:2", started=T0 + 1),
+    ]
+
+
+def _call_cell(lines: list[str], line: str) -> str:
+    """The text of a row's call column (the header's ``call`` to its ``outcome``)."""
+    return line[lines[0].index("call ") : lines[0].index("outcome")].rstrip()
+
+
+def test_table_shows_a_nested_call_under_the_call_it_was_made_for() -> None:
+    records = chain()
+    # The record holds the calls in the order they started: the unrelated take first here.
+    records[3] = dataclasses.replace(records[3], started=T0 + 0.05)
+    calls = calls_of(*sorted(records, key=lambda r: r.started))
+    lines = calls.table().splitlines()
+    assert [_call_cell(lines, line) for line in lines[1:]] == [
+        "web.snapshot('u')",
+        "\\_ page_snapshot.take('u')",
+        "   \\_ storage.put()",
+        "page_snapshot.take('v')",
+    ]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "pytest.0",
+        "worker.0",
+        "background.0",
+        "worker.0",
+    ]
+
+
+def test_table_marks_a_call_whose_parent_is_not_in_the_record() -> None:
+    calls = calls_of(*chain()[1:])  # web.snapshot was drained before the test began
+    lines = calls.table().splitlines()
+    assert [_call_cell(lines, line) for line in lines[1:4]] == [
+        "..\\_ page_snapshot.take('u')",
+        "   \\_ storage.put()",
+        "page_snapshot.take('v')",
+    ]
+    assert lines[4] == "  (..\\_: made while serving a call that is not in the record)"
+
+
+def test_table_of_calls_in_a_loop_of_parents_shows_each_once() -> None:
+    a = record("a.f", call_id="x:1", parent="x:2")
+    b = record("b.g", call_id="x:2", parent="x:1", started=T0 + 1)
+    lines = calls_of(a, b).table().splitlines()
+    assert len(lines) == 4  # the header, a and b, the note
+    assert sum("a.f()" in line for line in lines) == sum("b.g()" in line for line in lines) == 1
+
+
+def test_via_selects_calls_made_while_serving_a_call_of_it() -> None:
+    calls = calls_of(*chain())
+    assert [r.args for r in calls.of("page_snapshot.take", via="web.snapshot")] == [("u",)]
+    assert calls.count("page_snapshot.take", via="web") == 1
+    assert calls.count("storage.put", via="web.snapshot") == 1  # through page_snapshot.take
+    assert calls.count("storage.put", via="page_snapshot") == 1
+    assert calls.count("page_snapshot.take", via="storage.put") == 0
+    assert calls.count("web.snapshot", via="web.snapshot") == 0  # a call is not its own parent
+    calls.assert_called("page_snapshot.take", via="web.snapshot")
+    calls.assert_not_called("page_snapshot.take", via="storage")
+    assert calls.assert_called_once("page_snapshot.take", via="web.snapshot").args == ("u",)
+    assert calls.assert_called_with("page_snapshot.take", "u", via="web.snapshot").args == ("u",)
+    calls.assert_called_once("page_snapshot.take", "u", via="web.snapshot")
+
+
+def test_via_fails_saying_which_calls_were_made_outside_it() -> None:
+    calls = calls_of(*chain())
+    text = fails(
+        lambda: calls.assert_called("page_snapshot.take", via="caller.bump"),
+        "expected a call of page_snapshot.take via caller.bump, saw none",
+    )
+    head = text.partition("\n")[0]
+    assert head.endswith("(2 calls of page_snapshot.take were made outside caller.bump)")
+    fails(
+        lambda: calls.assert_not_called("storage.put", via="web.snapshot"),
+        "expected no call of storage.put via web.snapshot, saw 1",
+    )
+    fails(
+        lambda: calls.assert_called_once("page_snapshot.take", "v", via="web.snapshot"),
+        r"the call of page_snapshot.take via web.snapshot did not match \('v'\)",
+    )
+    fails(
+        lambda: calls.assert_called_with("page_snapshot.take", "v", via="web.snapshot"),
+        r"expected page_snapshot.take via web.snapshot\('v'\): the last call did not match",
+    )
+
+
+def test_via_cannot_judge_a_call_whose_parent_is_not_in_the_record() -> None:
+    calls = calls_of(*chain()[1:])  # web.snapshot was drained before the test began
+    assert calls.count("page_snapshot.take", via="web.snapshot") == 0
+    assert calls.count("storage.put", via="page_snapshot.take") == 1  # that link is known
+    text = fails(
+        lambda: calls.assert_called_once("page_snapshot.take", via="web.snapshot"),
+        "expected one call of page_snapshot.take via web.snapshot, saw 0",
+    )
+    assert text.partition("\n")[0].endswith(
+        "(1 call of page_snapshot.take was made outside web.snapshot; 1 call of "
+        "page_snapshot.take was made while serving a call that is not in the record (made "
+        "before the test began, or dropped))"
+    )
+
+
+def test_wait_for_via_waits_for_a_nested_call() -> None:
+    records = chain()
+    feed = LateFeed(3, records[0], records[1])
+    feed.add(records[3])  # an unrelated take, at once
+    calls = Calls(feed)
+    assert calls.wait_for("page_snapshot.take", "u", via="web.snapshot", timeout=10) is records[1]
+    assert feed.fetches == 3
+    fails(
+        lambda: calls.wait_for("page_snapshot.take", "u", via="caller", timeout=0),
+        r"waited 0s for 1 call\(s\) of page_snapshot.take via caller\('u'\), saw 0 \(2 calls",
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_wait_for_waits_out_its_whole_timeout() -> None:
+    """A call that comes 0.6 s into a 1.5 s wait is found: the wait does not give up early."""
+    bump = record("caller.bump")
+    started = time.monotonic()
+
+    async def fetch_async() -> list[hubcore.CallRecord]:
+        return [bump] if time.monotonic() - started >= 0.6 else []
+
+    async_calls = AsyncCalls(Calls(Feed()), fetch_async)
+    assert await async_calls.wait_for("caller.bump", timeout=1.5) is bump
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_view_assertions_pull_the_records_too() -> None:
+    """The assertions of the async view (all but wait_for) pull through the sync fetch."""
+
+    async def fetch_async() -> list[hubcore.CallRecord]:
+        return []
+
+    bump = record("caller.bump")
+    async_calls = AsyncCalls(Calls(Feed(bump)), fetch_async)
+    assert async_calls.assert_called_once("caller.bump") is bump
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_wait_for_via() -> None:
+    records = chain()
+
+    async def fetch_async() -> list[hubcore.CallRecord]:
+        return records
+
+    async_calls = AsyncCalls(Calls(Feed()), fetch_async)
+    found = await async_calls.wait_for("storage.put", via="web.snapshot", timeout=10)
+    assert found.parent == "worker.0/2:1"
+    assert found is records[2]

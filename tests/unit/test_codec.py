@@ -8,10 +8,12 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 import pytest
 
+import hubcore
 from hubcore.protocol import Call, Codec, FrameDecoder, Result, encode_frame
-from hubcore.protocol._codec import Undecodable
+from hubcore.protocol._codec import DEFAULT_CODEC, Undecodable
 
 MIB = 1024 * 1024
 
@@ -260,3 +262,22 @@ def test_codec_out_of_range_int_is_type_error(value: int) -> None:
 @pytest.mark.parametrize("value", [2**64 - 1, -(2**63)], ids=["uint64 max", "int64 min"])
 def test_codec_int_range_limits_round_trip(value: int) -> None:
     assert _round_trip(value) == value
+
+
+class Celsius:
+    def __init__(self, degrees: float) -> None:
+        self.degrees = degrees
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Celsius) and other.degrees == self.degrees
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_register_codec_registers_with_the_default_codec_under_its_name() -> None:
+    hubcore.register_codec(Celsius, lambda c: c.degrees, Celsius, name="tests.Celsius")
+    (frame,) = FrameDecoder().feed(encode_frame(Result(1, Celsius(21.5))))
+    assert isinstance(frame, Result)
+    assert frame.value == Celsius(21.5)
+    ext = msgpack.unpackb(DEFAULT_CODEC.packb(Celsius(1.5)))
+    assert (ext.code, msgpack.unpackb(ext.data)) == (16, ["tests.Celsius", 1.5])

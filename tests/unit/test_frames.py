@@ -544,3 +544,18 @@ def test_frames_mutated_frames_give_frames_or_protocol_error(
     for op, where, byte in mutations:
         _mutate(data, op, where, byte)
     _feed_or_protocol_error(FrameDecoder(max_size=1 << 20), bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("wire", "frame"),
+    [
+        pytest.param([14, 3], StreamItem(3, None), id="stream-item-without-value"),
+        pytest.param([14, 3, None], StreamItem(3, None), id="stream-item-nil"),
+        pytest.param([16, 3, 0], StreamCredit(3, 0), id="stream-credit-of-zero"),
+        pytest.param([16, 3], StreamCredit(3, 1), id="stream-credit-default"),
+    ],
+)
+def test_frames_edge_values_of_the_table_decode(wire: list[Any], frame: Frame) -> None:
+    """protocol.md's table: a STREAM_ITEM's value may be absent (nil), a STREAM_CREDIT may
+    count 0 items (and counts 1 when absent). Fixed cases: the fuzz tests hit them by chance."""
+    assert FrameDecoder().feed(_raw_frame(wire)) == [frame]

@@ -24,13 +24,24 @@ ALLOWED: dict[str, set[str]] = {
     "_rundir": {"_errors"},
     "rpc": {"_errors", "protocol", "transport"},
     "_hub": {"_errors", "_changes", "_directory", "_rundir", "protocol", "transport", "rpc"},
-    "client": {"_errors", "_env", "_directory", "_rundir", "protocol", "transport", "rpc"},
+    "client": {
+        "_errors",
+        "_env",
+        "_changes",
+        "_directory",
+        "_rundir",
+        "protocol",
+        "transport",
+        "rpc",
+    },
     # the procfile and the supervisor: nothing from the connection layers
     "app": {"_errors", "_env", "_changes"},
     # ... but these two wire the app to the hub and the client
     "app/_app": {"_errors", "_env", "_changes", "_rundir", "_hub", "client", "rpc", "app"},
     "app/_service": {"_errors", "client", "app"},
     "sync": {"_errors", "_directory", "protocol", "client", "rpc"},
+    # the picture of call records: reads records, nothing else
+    "trace": {"rpc"},
     "worker": {"_errors", "_env", "client", "app"},
     "demo": {"_env", "__init__"},
     "cli": {
@@ -43,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
         "app",
         "protocol",
         "sync",
+        "trace",  # `hubcore trace view`, `hubcore dev --trace`
     },
     "__init__": {"*"},
 }

@@ -20,6 +20,7 @@ from hubcore.app._spec import (
     ProcessSpec,
     RestartPolicy,
     ServiceSpec,
+    find_cycle,
 )
 
 FIXTURES = Path(__file__).parent / "procfiles"
@@ -521,6 +522,24 @@ def test_app_spec_from_dict_ignores_unknown_keys() -> None:
     data["services"]["a"]["future"] = 2
     data["processes"]["background"]["restart"]["future"] = 3
     assert AppSpec.from_dict(data) == _spec(ServiceSpec("a", "m:A"))
+
+
+def test_app_spec_from_dict_gives_defaults_for_the_fields_it_lacks() -> None:
+    """A spec written with fewer fields (an older hubcore) rebuilds with the defaults."""
+    data = {
+        "path": "/x/procfile.py",
+        "processes": {"background": {"name": "background"}},
+        "services": {"a": {"name": "a", "import_path": "m:A"}},
+    }
+    rebuilt = AppSpec.from_dict(data)
+    assert rebuilt == _spec(ServiceSpec("a", "m:A"))
+    assert rebuilt.processes["background"].restart == RestartPolicy()
+    assert rebuilt.ports == ()
+
+
+def test_find_cycle_follows_dependencies_that_declare_none_of_their_own() -> None:
+    assert find_cycle({"a": ["b"], "c": ["a"]}) is None
+    assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
 
 
 def test_app_spec_from_dict_rejects_malformed_data() -> None:

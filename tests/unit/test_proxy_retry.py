@@ -16,7 +16,9 @@ import anyio.abc
 import pytest
 
 from hubcore import ConnectionLost, ObjectNotFound, ProcessCrashed
+from hubcore._errors import CallNotTaken
 from hubcore.client._proxy import Proxy
+from hubcore.client._rules import never_ran
 from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import MemoryClient
 
@@ -178,3 +180,31 @@ async def _failure(into: list[BaseException], call: Any) -> None:
         await call
     except ConnectionLost as exc:
         into.append(exc)
+
+
+@pytest.mark.parametrize(
+    ("error", "goodbye", "closed", "expected"),
+    [
+        (ProcessCrashed("x", ended_at=99.0), False, True, True),  # dead before the call left
+        (ProcessCrashed("x", ended_at=100.0), False, True, False),  # died while it may have run
+        (ProcessCrashed("x"), False, True, False),  # when it died is not known
+        (CallNotTaken("x"), True, True, True),  # it left before taking the call
+        (ConnectionLost("x"), False, True, True),  # nothing listened any more
+        (ConnectionLost("x"), True, True, False),  # it left after taking the call
+        (ConnectionLost("x"), False, False, False),  # still open: the call may be running
+    ],
+    ids=[
+        "crash before",
+        "crash after",
+        "crash unknown",
+        "not taken",
+        "gone",
+        "left after",
+        "open",
+    ],
+)
+def test_never_ran_decides_which_calls_go_to_the_next_generation(
+    error: ConnectionLost, goodbye: bool, closed: bool, expected: bool
+) -> None:
+    """The one rule the async proxy and hubcore.sync's blocking calls both follow."""
+    assert never_ran(error, 100.0, goodbye=goodbye, closed=closed) is expected

@@ -14,7 +14,7 @@ from hubcore._directory import Directory
 from hubcore.client import _proxy_ops
 from hubcore.client._proxy import proxy_attributes, unreachable
 
-OPERATIONS = tuple(name for name in _proxy_ops.__all__ if name != "check_call")
+OPERATIONS = tuple(name for name in _proxy_ops.__all__ if not name.startswith("check_"))
 
 
 class _Client:

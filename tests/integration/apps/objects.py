@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import tracemalloc
 from dataclasses import dataclass
 from typing import Any
@@ -181,3 +182,28 @@ class Clash:
 
     def get_property(self, key: str = "k") -> list[str]:
         return ["get_property", key]
+
+
+class Sequence:
+    """Writes down the order in which its methods run."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def record(self, n: int) -> int:
+        self.seen.append(n)
+        return n
+
+    async def record_later(self, n: int) -> int:
+        self.seen.append(n)
+        await anyio.sleep(0.001)
+        return n
+
+    def block(self, n: int, seconds: float) -> int:
+        """A plain method that holds its process's event loop for ``seconds``."""
+        time.sleep(seconds)
+        self.seen.append(n)
+        return n
+
+    def order(self) -> list[int]:
+        return self.seen

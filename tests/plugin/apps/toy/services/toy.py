@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+import anyio
+
 import hubcore
 
 
@@ -23,6 +25,11 @@ class Counter(hubcore.Service):
 
     def say(self, text: str) -> None:
         print(text, flush=True)
+
+    async def wait(self, seconds: float) -> None:
+        """Say ``waiting`` on the output, then take ``seconds`` to answer."""
+        print("waiting", flush=True)
+        await anyio.sleep(seconds)
 
     def crash(self) -> None:
         print("about to crash", file=sys.stderr, flush=True)
