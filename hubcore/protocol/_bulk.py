@@ -26,7 +26,16 @@ import msgpack
 from hubcore.protocol._codec import DEFAULT_CODEC, EXT_BULK
 from hubcore.protocol._frames import Call, Result, StreamItem
 
-__all__ = ("BULK_KIND", "BULK_MIN", "FEATURE", "bulk_header", "has_large", "split_bulk")
+__all__ = (
+    "BULK_KIND",
+    "BULK_MIN",
+    "FEATURE",
+    "agreed",
+    "bulk_header",
+    "has_large",
+    "split_bulk",
+    "with_features",
+)
 
 BULK_KIND = 21  # the frame kind number (protocol.md); not a frame class: decoders consume it
 BULK_MIN = 64 * 1024  # smaller binary values stay in the msgpack body
@@ -34,6 +43,19 @@ FEATURE = "bulk"  # its name in the handshake's "features"
 
 _INDEX = struct.Struct(">I")
 _BINARY = frozenset({bytes, bytearray, memoryview})
+
+
+def with_features(info: dict[str, Any]) -> dict[str, Any]:
+    """A handshake info map, with the extensions of the wire format this end speaks (maps only
+    gain keys: an older end ignores it, and is then sent none of them)."""
+    return {**info, "features": [FEATURE]}
+
+
+def agreed(remote: dict[str, Any]) -> bool:
+    """Whether the other end's info map listed the ``bulk`` feature (an older one lists
+    nothing)."""
+    features = remote.get("features")
+    return isinstance(features, list) and FEATURE in features
 
 
 def bulk_header(cid: int, size: int) -> bytes:

@@ -44,6 +44,10 @@ class _UserType:
     decode: Callable[[Any], Any]
 
 
+#: A thread's packer is kept for the next value only if it packed at most this many bytes.
+_KEEP_PACKER = 256 * 1024
+
+
 class Codec:
     """msgpack with hubcore's extension types and a registry of user types."""
 
@@ -52,7 +56,9 @@ class Codec:
         self._by_name: dict[str, _UserType] = {}
         # One packer per thread, reused: msgpack.packb makes a new one for every value, which
         # costs three times the packing of a small frame. A value packed while the thread's
-        # packer is busy (an extension's payload) gets a packer of its own.
+        # packer is busy (an extension's payload) gets a packer of its own. A packer keeps its
+        # buffer at the largest size it ever packed: after a large value it is let go, so
+        # that a thread does not hold a copy's worth of memory for good.
         self._local = threading.local()
 
     def register(
@@ -94,6 +100,8 @@ class Codec:
                 packed: bytes = packer.pack(value)  # it forgets a value that failed
             finally:
                 local.busy = False
+            if len(packed) > _KEEP_PACKER:
+                local.packer = None
             return packed
         except OverflowError as exc:
             raise TypeError(f"cannot encode an integer outside the 64-bit range: {exc}") from None

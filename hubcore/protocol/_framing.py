@@ -293,28 +293,6 @@ class FrameDecoder:
                 self._buf = bytearray(BUFFER_START)
         return frames
 
-    def announced(self, header: bytes | bytearray | memoryview) -> int:
-        """The body size a frame's length header announces.
-
-        :raises ProtocolError: it is above the limit (the decoder must be discarded).
-        """
-        size = int.from_bytes(header[:HEADER], "big")
-        if size > self.max_size:
-            raise ProtocolError(
-                f"peer announced a frame of {size} bytes, above the limit of {self.max_size}"
-            )
-        return size
-
-    def decode_body(self, body: memoryview) -> Incoming:
-        """Decode one frame body (what follows its header) that the caller read into a buffer
-        of its own, between frames (``buffered == 0``): a large frame is then received once,
-        into a buffer of its size, instead of growing this decoder's buffer. The view is
-        released.
-
-        :raises ProtocolError: the body is not a valid frame.
-        """
-        return self._decode(body)
-
     def _move(self, start: int, end: int, size: int) -> None:
         """Put the unparsed bytes at the front of a buffer of ``size`` bytes (a new one: a
         transport may still hold a view of the old)."""

@@ -30,7 +30,6 @@ from typing import Any
 from hubcore._errors import CallNotTaken, ConnectionLost, ProtocolError, reason
 from hubcore.protocol import (
     DEFAULT_MAX_FRAME,
-    HEADER,
     NONCE_SIZE,
     BadCall,
     Call,
@@ -49,7 +48,8 @@ from hubcore.protocol import (
     StreamItem,
     encode_frame,
 )
-from hubcore.protocol._framing import encode_frame_parts, unencodable_argument
+from hubcore.protocol._bulk import agreed, has_large, with_features
+from hubcore.protocol._framing import encode_frame_parts, encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import encode_error, error_frame, raised_error
 from hubcore.rpc._outcome import (
     closed_error,
@@ -65,7 +65,7 @@ __all__ = ("BlockingConnection",)
 
 HANDSHAKE_TIMEOUT = 5.0  # as the async handshake's (rpc/_handshake.py)
 FAREWELL_TIMEOUT = 0.5  # seconds to send a GOODBYE or a CANCEL on the way out
-LARGE_FRAME = 1 << 20  # bytes from which a frame is read into a buffer of its own size
+LARGE_FRAME = 1 << 20  # bytes from which a frame's header and body are sent apart
 _IGNORED = (Event, StreamItem, StreamEnd, StreamCredit, Cancel, Pong)
 
 
@@ -81,6 +81,7 @@ class BlockingConnection:
         label: str,
         remote: dict[str, Any],
         max_frame: int = DEFAULT_MAX_FRAME,
+        bulk: bool = False,
     ) -> None:
         self._stream = stream
         self._decoder = decoder
@@ -90,6 +91,7 @@ class BlockingConnection:
         self.label = label
         self.remote = remote
         self.max_frame = max_frame
+        self.bulk = bulk  # the other end takes large binary values apart (BULK frames)
         self.identity: tuple[str, int] = ("", 0)  # our process and instance, named in errors
         self.closed = False
         self.goodbye = False
@@ -123,7 +125,7 @@ class BlockingConnection:
         deadline = time.monotonic() + limit
         stream = BlockingStream.connect(address, limit)
         try:
-            machine = ClientHandshake(token, info, os.urandom(NONCE_SIZE))
+            machine = ClientHandshake(token, with_features(info), os.urandom(NONCE_SIZE))
             stream.send(machine.hello(), _left(deadline))
             while not machine.done:
                 data = stream.receive(_left(deadline))
@@ -146,6 +148,7 @@ class BlockingConnection:
             label=label,
             remote=machine.remote,
             max_frame=max_frame,
+            bulk=agreed(machine.remote),
         )
 
     # -- calling ---------------------------------------------------------------------------
@@ -179,17 +182,20 @@ class BlockingConnection:
         kwargs = kwargs or {}
         try:
             frame = Call(cid, target, method, list(args), kwargs)
-            header, body = encode_frame_parts(frame, max_size=self.max_frame)
+            if self.bulk and has_large(frame):  # large binary values go apart, uncopied
+                parts = encode_parts(frame, max_size=self.max_frame)
+            else:
+                header, body = encode_frame_parts(frame, max_size=self.max_frame)
+                # Apart when large: joining them would copy the body, a buffer of its size.
+                parts = [header + body] if len(body) < LARGE_FRAME else [header, body]
+                del body
         except TypeError as exc:
             raise unencodable_argument(what, args, kwargs, exc) from None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            if len(body) < LARGE_FRAME:
-                self._send(header + body, timeout)
-            else:  # apart: joining them would copy the body, a fresh buffer of its size
-                self._send(header, timeout)
-                self._send(body, _left(deadline))
-            del body  # a large call's frame is not kept while the reply arrives
+            for part in parts:
+                self._send(part, _left(deadline))
+            del parts, part  # a large call's frame is not kept while the reply arrives
             reply = self._reply(cid, deadline)
         except TimeoutError:
             self._cancel(cid)
@@ -232,51 +238,27 @@ class BlockingConnection:
             self._read(deadline)
 
     def _read(self, deadline: float | None) -> None:
+        """Receive what arrived straight into the decoder's buffer (a large frame into a buffer
+        of its size, a BULK value into the bytes it becomes) and take the frames it completes.
+        """
+        decoder = self._decoder
         try:
-            data = self._stream.receive(_left(deadline))
-            if not data:
+            try:
+                n = self._stream.receive_into(decoder.get_buffer(), _left(deadline))
+            except TimeoutError:
+                if decoder.buffered:  # a frame arrived in part: leave none half read
+                    self._abandon("the time was up in the middle of a frame")
+                raise
+            if not n:
                 self._ended()
-            elif size := self._large_frame(data):
-                self._frames.append(self._read_large(data, size, deadline))
-            else:
-                self._frames.extend(self._decoder.feed(data))
+                return
+            decoder.buffer_updated(n)
+            self._frames.extend(decoder.frames())
         except ConnectionLost as exc:
             self.close_reason = self.close_reason or reason(exc)
             self._ended()
         except ProtocolError as exc:
             self._protocol_violation(reason(exc))
-
-    def _large_frame(self, data: bytes) -> int:
-        """The size of the large frame that ``data`` begins and does not hold whole; 0 if it
-        is not the start of one (the decoder then takes it as any bytes).
-
-        :raises ProtocolError: the size is above the limit.
-        """
-        if self._decoder.buffered or len(data) < HEADER:
-            return 0
-        size = self._decoder.announced(data)
-        return size if size >= LARGE_FRAME and len(data) < HEADER + size else 0
-
-    def _read_large(self, head: bytes, size: int, deadline: float | None) -> Incoming:
-        """The frame whose first bytes are ``head``, read into a buffer of its size.
-
-        :raises ConnectionLost: the stream ended before the frame did.
-        """
-        body = bytearray(size)
-        view = memoryview(body)
-        got = len(head) - HEADER
-        view[:got] = memoryview(head)[HEADER:]
-        while got < size:
-            try:
-                n = self._stream.receive_into(view[got:], _left(deadline))
-            except TimeoutError:
-                self._abandon("the time was up in the middle of a frame")  # the rest is unread
-                raise
-            if not n:
-                view.release()
-                raise ConnectionLost("the other end closed the connection in the middle of a frame")
-            got += n
-        return self._decoder.decode_body(view)
 
     def _ended(self) -> None:
         """Nothing more will arrive."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
 from hubcore.protocol._bulk import FEATURE as BULK_FEATURE
+from hubcore.protocol._bulk import agreed, with_features
 from hubcore.rpc import _handshake
 from hubcore.rpc._connection import CallHandler, Connection
 from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
@@ -29,7 +30,7 @@ async def open_connection(
     """
     stream = await connect_unix(address)
     try:
-        remote, decoder, frames = await _handshake.initiate(stream, token, _with_features(info))
+        remote, decoder, frames = await _handshake.initiate(stream, token, with_features(info))
     except BaseException:
         await stream.aclose()
         raise
@@ -40,7 +41,7 @@ async def open_connection(
         label=label,
         remote=remote,
         max_frame=max_frame,
-        bulk=_agreed(remote),
+        bulk=agreed(remote),
     )
 
 
@@ -58,7 +59,7 @@ async def accept_connection(
     most a line a second however many fail)."""
     try:
         remote, decoder, frames = await _handshake.accept(
-            stream, token, _with_features(info), timeout=handshake_timeout
+            stream, token, with_features(info), timeout=handshake_timeout
         )
     except (AuthenticationFailed, ProtocolError, ConnectionLost, TimeoutError) as exc:
         flush = refusals.refused(stream.credentials.pid, reason(exc))
@@ -76,16 +77,5 @@ async def accept_connection(
         label=label,
         remote=remote,
         max_frame=max_frame,
-        bulk=_agreed(remote),
+        bulk=agreed(remote),
     )
-
-
-def _with_features(info: dict[str, Any]) -> dict[str, Any]:
-    """The handshake info map, with the extensions of the wire format this end speaks."""
-    return {**info, "features": list(FEATURES)}
-
-
-def _agreed(remote: dict[str, Any]) -> bool:
-    """Whether the other end listed the ``bulk`` feature (an older one lists nothing)."""
-    features = remote.get("features")
-    return isinstance(features, list) and BULK_FEATURE in features

@@ -238,7 +238,9 @@ def test_blocking_connection_opens_with_the_handshake(tmp_path: Path) -> None:
     conn = BlockingConnection.open(path, token, {"process": "near"}, label="far.0", timeout=WAIT)
     try:
         assert conn.remote == {"process": "far"}
-        assert conn.call("x", "y", timeout=WAIT) == {"process": "near"}
+        assert not conn.bulk  # the other end listed no features: no BULK frames to it
+        # Our info map, with the extensions of the wire format we speak.
+        assert conn.call("x", "y", timeout=WAIT) == {"process": "near", "features": ["bulk"]}
     finally:
         conn.close()
         listener.close()

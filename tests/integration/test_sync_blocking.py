@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -293,3 +294,26 @@ def test_sync_call_from_the_portal_thread_is_refused_as_documented(sync_hub: Syn
     client.publish("caller", caller)
     caller.proxy = client.get_proxy("caller", timeout=5)
     assert "cannot be called from the event loop thread" in caller.proxy.call_self()
+
+
+def test_sync_large_value_crosses_apart_and_is_held_once_by_the_caller(
+    sync_hub: SyncHub, spawn: Spawner
+) -> None:
+    """A 16 MiB value goes as BULK both ways: the caller sends its own bytes object and receives
+    the reply straight into the bytes it returns; the publisher holds one copy at a time too."""
+    client, env = sync_hub
+    spawn.python("-m", "tests.integration.apps.publisher", "large=Large", env=env)
+    proxy = client.get_proxy("large", timeout=15)
+    size, slack = 16 << 20, 1 << 20  # slack: frames, buffers and bookkeeping besides copies
+    payload = bytes(range(256)) * (size // 256)  # the caller's own: not a copy
+    proxy.watch_memory()
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            assert proxy.echo(payload) == payload  # the result is freed each time
+        _, caller_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    callee_peak = proxy.peak()
+    assert caller_peak <= size + slack, f"caller: {caller_peak / size:.2f} copies at once"
+    assert callee_peak <= size + slack, f"callee: {callee_peak / size:.2f} copies at once"

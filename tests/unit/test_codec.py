@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import enum
+import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +251,24 @@ def test_codec_one_mib_bytes_round_trips() -> None:
     assert isinstance(frame, Result)
     assert type(frame.value) is bytes
     assert frame.value == value
+
+
+def test_codec_holds_no_copy_of_a_large_value_it_packed() -> None:
+    # A packer kept for the thread's next value keeps its buffer at the largest size it packed.
+    codec = Codec()
+    value = bytes(4 * MIB)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        del value  # held by the caller, not counted
+        packed = codec.packb(bytes(4 * MIB))
+        assert len(packed) > 4 * MIB
+        del packed
+        assert codec.packb(b"small") == msgpack.packb(b"small")  # the thread's next packer
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < MIB // 2, f"the codec holds {held} bytes after packing a 4 MiB value"
 
 
 @pytest.mark.parametrize("value", [2**64, -(2**63) - 1], ids=["2**64", "-2**63-1"])
