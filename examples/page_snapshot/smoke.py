@@ -86,7 +86,8 @@ class _Pages(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(ConnectionError):  # the browser may leave before the body
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the web service logs every request already
