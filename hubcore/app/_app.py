@@ -13,7 +13,6 @@ raises :class:`BootFailed` with the service's traceback.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -32,6 +31,7 @@ from hubcore._changes import Changes
 from hubcore._errors import BootFailed, HubError, unknown_name
 from hubcore._hub import Hub, serve_hub
 from hubcore._rundir import HUB_SOCKET, PID_FILE, SPEC_FILE, app_rundir
+from hubcore.app._control import control_target, replace_services
 from hubcore.app._procfile import load_procfile
 from hubcore.app._records import LIVE_STATES
 from hubcore.app._spec import AppSpec
@@ -66,7 +66,7 @@ class App:
         trace: bool = False,
     ) -> None:
         spec = procfile if isinstance(procfile, AppSpec) else load_procfile(procfile)
-        self.spec = _replace_services(spec, replace or {})
+        self.spec = replace_services(spec, replace or {})
         self.rundir = Path(rundir) if rundir is not None else app_rundir(self.spec.path)
         self.boot_timeout = boot_timeout
         self._grace = grace
@@ -410,32 +410,13 @@ class App:
         """A command from the hub (``hubcore restart``...). A bad one raises, and the hub
         answers with that error: the app goes on."""
         if action == "restart":
-            await self.restart(*self._control_target(args))
+            await self.restart(*control_target(self.spec, args))
             return "restarted"
         if action == "logs":
-            return self.logs(*self._control_target(args))
+            return self.logs(*control_target(self.spec, args))
         if action == "spec":
             return self.spec.to_dict()
         raise HubError(f"unknown control action {action!r}: restart, logs or spec")
-
-    def _control_target(self, args: dict[str, Any]) -> tuple[str, int | None]:
-        """The process (and instance) a control command names, checked against the spec.
-
-        :raises HubError: no such process or instance; the message lists those there are.
-        """
-        process, instance = args.get("process"), args.get("instance")
-        known = self.spec.processes
-        if not isinstance(process, str) or process not in known:
-            raise HubError(f"no process {process!r} in the app; processes: {', '.join(known)}")
-        scale = known[process].scale
-        if instance is not None and (
-            isinstance(instance, bool) or not isinstance(instance, int) or not 0 <= instance < scale
-        ):
-            raise HubError(
-                f"no instance {instance!r} of process {process!r}; its instances: "
-                f"{', '.join(f'{process}.{i}' for i in range(scale))}"
-            )
-        return process, instance
 
 
 def _not_ready(record: ProcessRecord) -> str:
@@ -444,17 +425,3 @@ def _not_ready(record: ProcessRecord) -> str:
     live = record.state in LIVE_STATES
     why = "not reported ready" if live or not record.reason else record.reason
     return f"{record.label} ({record.state.value}, {pid}, {why})"
-
-
-def _replace_services(spec: AppSpec, replace: Mapping[str, str]) -> AppSpec:
-    unknown = set(replace) - set(spec.services)
-    if unknown:
-        raise HubError(
-            f"cannot replace {', '.join(sorted(unknown))}: no such service in {spec.path} "
-            f"(services: {', '.join(spec.services)})"
-        )
-    services = {
-        name: dataclasses.replace(svc, import_path=replace.get(name, svc.import_path))
-        for name, svc in spec.services.items()
-    }
-    return dataclasses.replace(spec, services=services)
