@@ -164,8 +164,17 @@ def _info(f: list[Any], i: int, kind: Kind) -> dict[str, Any]:
 class Call:
     """CALL: run ``target.method(*args, **kwargs)`` on the other end.
 
-    ``window`` (appended, 0 if absent) is set for an async-generator method only: how many
-    items the producer may send ahead of the consumer.
+    Appended fields, each absent or nil meaning its default:
+
+    - ``window`` (0) is set for an async-generator method only: how many items the producer
+      may send ahead of the consumer;
+    - ``left`` (None: no limit): the seconds the caller waits for the answer, counted from
+      when it sent the call. The callee's own calls, made while it serves this one, wait no
+      longer than what is left of it: one deadline bounds a whole chain of calls;
+    - ``budget`` (None: ``left`` itself): the whole timeout of the chain this call is part
+      of, when it is less than ``left`` by now (an error names both);
+    - ``call_id`` (""): the caller's record of this call, when the caller records its calls;
+      the calls the callee makes while serving it name it as their parent.
     """
 
     KIND: ClassVar[Kind] = Kind.CALL
@@ -175,11 +184,23 @@ class Call:
     args: list[Any]
     kwargs: dict[str, Any]
     window: int = 0
+    left: float | None = None
+    budget: float | None = None
+    call_id: str = ""
 
     def to_wire(self) -> list[Any]:
-        if self.window:
-            return [_CALL, self.id, self.target, self.method, self.args, self.kwargs, self.window]
-        return [_CALL, self.id, self.target, self.method, self.args, self.kwargs]
+        wire = [_CALL, self.id, self.target, self.method, self.args, self.kwargs, self.window]
+        # Only the fields that differ from their defaults, last first: a plain call's bytes
+        # are those of a call from before these fields were appended.
+        if self.call_id:
+            wire += (self.left, self.budget, self.call_id)
+        elif self.budget is not None:
+            wire += (self.left, self.budget)
+        elif self.left is not None:
+            wire.append(self.left)
+        elif not self.window:
+            wire.pop()
+        return wire
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> Call | BadCall:
@@ -206,7 +227,32 @@ class Call:
             return BadCall(cid, f"window must be an integer, got {type(window).__name__}")
         elif window < 0:
             return BadCall(cid, "window must not be negative")
-        return cls(cid, target, method, args, kwargs, window)
+        if n <= 7:
+            return cls(cid, target, method, args, kwargs, window)
+        chain = _chain_fields(f, cid)
+        if type(chain) is BadCall:
+            return chain
+        left, budget, call_id = chain  # type: ignore[misc]
+        return cls(cid, target, method, args, kwargs, window, left, budget, call_id)
+
+
+def _chain_fields(f: list[Any], cid: int) -> tuple[float | None, float | None, str] | BadCall:
+    """The fields of a call chain that a CALL carries (``left`` and after), checked."""
+    n = len(f)
+    left = f[7]
+    budget = f[8] if n > 8 else None
+    call_id = f[9] if n > 9 else None
+    for name, value in (("left", left), ("budget", budget)):
+        if value is None:
+            continue
+        if type(value) is not float and type(value) is not int:
+            kind = type(value).__name__
+            return BadCall(cid, f"{name} must be a number of seconds, got {kind}")
+        if value < 0:
+            return BadCall(cid, f"{name} must not be negative")
+    if call_id is not None and type(call_id) is not str:
+        return BadCall(cid, f"call_id must be a string, got {type(call_id).__name__}")
+    return left, budget, call_id or ""
 
 
 @_frame

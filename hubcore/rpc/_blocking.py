@@ -158,8 +158,12 @@ class BlockingConnection:
         kwargs: dict[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        chain: tuple[float | None, str] = (None, ""),
     ) -> Any:
         """Call ``target.method`` on the other end and return its result.
+
+        :param chain: the CALL's ``budget`` and ``call_id`` (``left`` is ``timeout``; see
+            :class:`~hubcore.protocol.Call`).
 
         :raises TypeError: an argument cannot be encoded (nothing was sent).
         :raises PayloadTooLarge: the call exceeds the frame limit (nothing was sent).
@@ -178,7 +182,7 @@ class BlockingConnection:
         cid = next(self._ids)
         kwargs = kwargs or {}
         try:
-            frame = Call(cid, target, method, list(args), kwargs)
+            frame = Call(cid, target, method, list(args), kwargs, 0, timeout, *chain)
             header, body = encode_frame_parts(frame, max_size=self.max_frame)
         except TypeError as exc:
             raise unencodable_argument(what, args, kwargs, exc) from None

@@ -56,9 +56,18 @@ class Calls:
         self.waits = waiting
 
     def start(
-        self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], window: int
+        self,
+        target: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        window: int,
+        chain: tuple[float | None, float | None, str] = (None, None, ""),
     ) -> tuple[int, Pending]:
         """Queue a CALL and return its id and slot.
+
+        :param chain: the CALL's ``left``, ``budget`` and ``call_id`` (see
+            :class:`~hubcore.protocol.Call`).
 
         :raises CallNotTaken: the connection is closed (nothing was sent).
         :raises TypeError: an argument cannot be encoded (the message names it).
@@ -68,7 +77,7 @@ class Calls:
         if conn.closed:
             raise CallNotTaken(f"connection to {conn.label} is closed: {conn.close_reason}")
         cid = next(self._ids)
-        frame = Call(cid, target, method, list(args), kwargs, window)
+        frame = Call(cid, target, method, list(args), kwargs, window, *chain)
         try:
             if conn.bulk and has_large(frame):
                 parts = encode_parts(frame, max_size=conn.max_frame)
@@ -92,11 +101,17 @@ class Calls:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         timeout: float | None,
+        budget: float | None = None,
+        call_id: str = "",
     ) -> Any:
-        """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
+        """Send a call and wait for its outcome (see :meth:`Connection.call`).
+
+        The CALL tells the callee the ``timeout`` (its calls meanwhile wait no longer),
+        the chain's ``budget`` if less than that is left of it, and the caller's ``call_id``.
+        """
         if self._conn._outbox.writing_paused:  # too much of ours waits to be sent
             await self._conn.room_to_write()
-        cid, slot = self.start(target, method, args, kwargs, 0)
+        cid, slot = self.start(target, method, args, kwargs, 0, (timeout, budget, call_id))
         try:
             await self.waits.wait(slot, timeout)
         finally:

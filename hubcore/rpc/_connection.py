@@ -57,6 +57,7 @@ from hubcore.protocol import (
 from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
+from hubcore.rpc._chain import SERVING, Served
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._outcome import closed_error, goodbye_reason, not_taken
 from hubcore.rpc._serving import Serving
@@ -327,9 +328,24 @@ class Connection:
             return
         cid = frame.id  # the common case, as _take does
         self._taken = max(self._taken, cid)
-        handler.handle_call(
-            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
-        )
+        if frame.left is None and not frame.call_id:
+            handler.handle_call(
+                self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+            )
+        else:
+            self._serve_chained(handler, frame)
+
+    def _serve_chained(self, handler: CallHandler, frame: Call) -> None:
+        """Handle a CALL that is part of a chain: the method, and what it starts, see it
+        (:mod:`hubcore.rpc._chain`)."""
+        served = Served(frame.target, frame.method, frame.left, frame.budget, frame.call_id)
+        token = SERVING.set(served)
+        try:
+            handler.handle_call(
+                self, frame.id, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+            )
+        finally:
+            SERVING.reset(token)
 
     def _take(self, frame: Call) -> None:
         cid = frame.id
@@ -337,9 +353,7 @@ class Connection:
         if self.handler is None:
             self.send_error(cid, "LookupError", "this connection serves no objects")
             return
-        self.handler.handle_call(
-            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
-        )
+        self._serve_chained(self.handler, frame)
 
     # -- holding the caller back -----------------------------------------------------------
 

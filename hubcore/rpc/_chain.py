@@ -1,0 +1,104 @@
+"""Call chains: the call a process is serving, seen by the calls it makes meanwhile.
+
+How it works: when a CALL carries a deadline (``left``) or the caller's id of it
+(``call_id``), the connection that takes it sets :data:`SERVING` to a :class:`Served` around
+the handler, so the method sees it: a plain method as it runs inline, a coroutine method in
+its task (a task starts with a copy of the context it was made in), and a thread that the
+method starts with a copy of its context (``anyio.to_thread``). A call made then, by a proxy
+or by ``hubcore.sync``'s blocking client, reads it (:func:`chained`): it waits no longer than
+what is left of the served call, says so in its CALL, and its record names the served call as
+its parent. A CALL that carries neither field sets nothing: a call outside any chain costs
+one context lookup.
+
+The deadline is sent as the seconds left, not as a clock reading: the two ends share no clock
+but the machine's monotonic one, and only the callee's reading of it matters.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextvars import ContextVar
+from typing import NamedTuple
+
+from hubcore._errors import CallTimeout
+
+__all__ = ("MARGIN", "SERVING", "Chained", "Served", "chain_timeout", "chained", "serving")
+
+
+class Served:
+    """The call being served: what it is, when its caller stops waiting, its chain's budget."""
+
+    __slots__ = ("budget", "call_id", "deadline", "method", "target")
+
+    def __init__(
+        self, target: str, method: str, left: float | None, budget: float | None, call_id: str
+    ) -> None:
+        self.target = target
+        self.method = method
+        #: ``time.monotonic()`` at which the caller stops waiting (None: it waits forever).
+        self.deadline = None if left is None else time.monotonic() + left
+        #: The whole timeout of the chain (the first call's), for the error that names a hop.
+        self.budget = left if budget is None else budget
+        #: The caller's record of this call ("" if it keeps none).
+        self.call_id = call_id
+
+
+#: The call this task (or thread) is serving, if any.
+SERVING: ContextVar[Served | None] = ContextVar("hubcore_serving", default=None)
+
+
+def serving() -> Served | None:
+    """The call being served here, if any."""
+    return SERVING.get()
+
+
+#: A call of a chain gives up a little before the call it is made for: a tenth of what is
+#: left, at most this many seconds, so that its error (which names it) reaches the first
+#: caller before that caller's own timeout.
+MARGIN = 0.1
+
+
+class Chained(NamedTuple):
+    """How a call made while serving another one is bounded (:func:`chained`)."""
+
+    timeout: float | None  #: the call's own timeout, or less if the chain's deadline is nearer
+    budget: float | None  #: the chain's whole timeout if that deadline bounds the call
+    parent: Served | None  #: the call served, if its deadline bounds this call
+    left: float | None = None  #: what was left of the served call when this one was made
+
+
+def chained(served: Served, timeout: float | None) -> Chained:
+    """The timeout of a call made while serving ``served``: its own ``timeout`` or what is
+    left of the served call (less :data:`MARGIN`), whichever ends first."""
+    if served.deadline is None:
+        return Chained(timeout, None, None)
+    left = max(0.0, served.deadline - time.monotonic())
+    bound = left - min(MARGIN, left / 10)
+    if timeout is not None and timeout <= bound:
+        return Chained(timeout, None, None)
+    return Chained(bound, served.budget, served, left)
+
+
+def chain_timeout(chain: Chained, name: str, method: str) -> CallTimeout:
+    """The ``CallTimeout`` of a call that the deadline of the chain it was made in ended:
+    ``web.snapshot → page_snapshot.take did not answer within 2.9 s left of 3 s``."""
+    parent = chain.parent
+    assert parent is not None
+    whole = f" of {_seconds(parent.budget)}" if parent.budget is not None else ""
+    return CallTimeout(
+        f"{parent.target}.{parent.method} → {name}.{method} did not answer within "
+        f"{_seconds(chain.left, down=True)} left{whole} (the call was cancelled on the callee)"
+    )
+
+
+def _seconds(value: float | None, *, down: bool = False) -> str:
+    """``2.9 s``: tenths from a second on, two significant digits below.
+
+    :param down: round down (what is left is no more than it says).
+    """
+    if value is None:
+        return "no limit"
+    if value < 1:
+        return f"{value:.2g} s"
+    return f"{(math.floor(value * 10) / 10 if down else round(value, 1)):g} s"
