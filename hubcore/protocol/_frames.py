@@ -229,6 +229,8 @@ class Call:
             return BadCall(cid, "window must not be negative")
         if n <= 7:
             return cls(cid, target, method, args, kwargs, window)
+        if n == 8 and type(left := f[7]) is float and left >= 0:  # a deadline alone: common
+            return cls(cid, target, method, args, kwargs, window, left)
         chain = _chain_fields(f, cid)
         if type(chain) is BadCall:
             return chain

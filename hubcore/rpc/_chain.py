@@ -19,38 +19,39 @@ from __future__ import annotations
 import math
 import time
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from hubcore._errors import CallTimeout
+from hubcore.protocol import Call
 
-__all__ = ("MARGIN", "SERVING", "Chained", "Served", "chain_timeout", "chained", "serving")
+__all__ = (
+    "MARGIN",
+    "SERVING",
+    "Chained",
+    "Served",
+    "chain_timeout",
+    "chained",
+    "deadline",
+    "parent_id",
+)
 
-
-class Served:
-    """The call being served: what it is, when its caller stops waiting, its chain's budget."""
-
-    __slots__ = ("budget", "call_id", "deadline", "method", "target")
-
-    def __init__(
-        self, target: str, method: str, left: float | None, budget: float | None, call_id: str
-    ) -> None:
-        self.target = target
-        self.method = method
-        #: ``time.monotonic()`` at which the caller stops waiting (None: it waits forever).
-        self.deadline = None if left is None else time.monotonic() + left
-        #: The whole timeout of the chain (the first call's), for the error that names a hop.
-        self.budget = left if budget is None else budget
-        #: The caller's record of this call ("" if it keeps none).
-        self.call_id = call_id
-
+#: The call being served: its CALL frame, and ``time.monotonic()`` when it arrived. A plain
+#: tuple: the callee makes one per call, and a class of its own costs several times more.
+Served: TypeAlias = tuple[Call, float]
 
 #: The call this task (or thread) is serving, if any.
 SERVING: ContextVar[Served | None] = ContextVar("hubcore_serving", default=None)
 
 
-def serving() -> Served | None:
-    """The call being served here, if any."""
-    return SERVING.get()
+def deadline(served: Served) -> float | None:
+    """``time.monotonic()`` at which the caller of the served call stops waiting (None: never)."""
+    frame, arrived = served
+    return None if frame.left is None else arrived + frame.left
+
+
+def parent_id(served: Served | None) -> str:
+    """The id of the served call in its caller's record ("" if none), for a record's parent."""
+    return "" if served is None else served[0].call_id
 
 
 #: A call of a chain gives up a little before the call it is made for: a tenth of what is
@@ -64,20 +65,22 @@ class Chained(NamedTuple):
 
     timeout: float | None  #: the call's own timeout, or less if the chain's deadline is nearer
     budget: float | None  #: the chain's whole timeout if that deadline bounds the call
-    parent: Served | None  #: the call served, if its deadline bounds this call
+    parent: Call | None  #: the call served, if its deadline bounds this call
     left: float | None = None  #: what was left of the served call when this one was made
 
 
 def chained(served: Served, timeout: float | None) -> Chained:
     """The timeout of a call made while serving ``served``: its own ``timeout`` or what is
     left of the served call (less :data:`MARGIN`), whichever ends first."""
-    if served.deadline is None:
+    frame, arrived = served
+    if frame.left is None:
         return Chained(timeout, None, None)
-    left = max(0.0, served.deadline - time.monotonic())
+    left = max(0.0, arrived + frame.left - time.monotonic())
     bound = left - min(MARGIN, left / 10)
     if timeout is not None and timeout <= bound:
         return Chained(timeout, None, None)
-    return Chained(bound, served.budget, served, left)
+    budget = frame.left if frame.budget is None else frame.budget
+    return Chained(bound, budget, frame, left)
 
 
 def chain_timeout(chain: Chained, name: str, method: str) -> CallTimeout:
@@ -85,7 +88,7 @@ def chain_timeout(chain: Chained, name: str, method: str) -> CallTimeout:
     ``web.snapshot → page_snapshot.take did not answer within 2.9 s left of 3 s``."""
     parent = chain.parent
     assert parent is not None
-    whole = f" of {_seconds(parent.budget)}" if parent.budget is not None else ""
+    whole = f" of {_seconds(chain.budget)}" if chain.budget is not None else ""
     return CallTimeout(
         f"{parent.target}.{parent.method} → {name}.{method} did not answer within "
         f"{_seconds(chain.left, down=True)} left{whole} (the call was cancelled on the callee)"

@@ -29,6 +29,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any, Protocol
 
 import anyio
@@ -57,7 +58,7 @@ from hubcore.protocol import (
 from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
-from hubcore.rpc._chain import SERVING, Served
+from hubcore.rpc._chain import SERVING
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._outcome import closed_error, goodbye_reason, not_taken
 from hubcore.rpc._serving import Serving
@@ -338,8 +339,7 @@ class Connection:
     def _serve_chained(self, handler: CallHandler, frame: Call) -> None:
         """Handle a CALL that is part of a chain: the method, and what it starts, see it
         (:mod:`hubcore.rpc._chain`)."""
-        served = Served(frame.target, frame.method, frame.left, frame.budget, frame.call_id)
-        token = SERVING.set(served)
+        token = SERVING.set((frame, monotonic()))
         try:
             handler.handle_call(
                 self, frame.id, frame.target, frame.method, frame.args, frame.kwargs, frame.window

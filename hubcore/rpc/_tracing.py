@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import anyio
 
 from hubcore._errors import _builtin_exception
-from hubcore.rpc._chain import SERVING
+from hubcore.rpc._chain import SERVING, parent_id
 
 __all__ = ("CallRecord", "Fault", "Tracer", "summarise")
 
@@ -125,8 +125,8 @@ class Tracer:
             (read when the call is looked at, so it names the instance tried last).
         """
         call_id = self.new_call_id()
-        if not parent and (served := SERVING.get()) is not None:
-            parent = served.call_id
+        if not parent:
+            parent = parent_id(SERVING.get())
         args, kwargs = call
         self._pending[call_id] = _Pending(
             target, method, (args, kwargs or {}), callee, time.perf_counter(), parent
