@@ -112,8 +112,14 @@ def unknown_name(head: str, name: str, known: Iterable[str], listing: str) -> st
 class CallTimeout(HubError, TimeoutError):
     """A call, lookup or boot step did not finish within its timeout.
 
-    For a call, the callee's running method has been sent a CANCEL.
+    For a call, the callee's running method has been sent a CANCEL. ``call`` is the call that
+    timed out (``"kv.slow"``) and ``remote_stack`` where its coroutine method was waiting on
+    the callee when it was cancelled: ``path:line in function: `code``` lines, innermost last
+    (empty if the callee did not say: a plain method, or an older callee).
     """
+
+    call: str = ""
+    remote_stack: tuple[str, ...] = ()
 
 
 class ObjectNotFound(HubError, LookupError):

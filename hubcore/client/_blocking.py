@@ -147,8 +147,8 @@ class BlockingCalls:
                 return conn.call(
                     name, method, args, kwargs, timeout=_left(deadline), chain=(budget, call_id)
                 )
-            except CallTimeout:
-                raise timed_out(name, method, timeout, chain) from None
+            except CallTimeout as exc:
+                raise timed_out(name, method, timeout, chain, exc) from None
             except ConnectionLost as exc:
                 if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again

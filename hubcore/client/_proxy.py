@@ -161,10 +161,10 @@ class Proxy:
             return IS_A_STREAM
         try:
             return await self._call_traced(method, args, kwargs, left)
-        except CallTimeout:
+        except CallTimeout as exc:
             if left == timeout or SERVING.get() is not None:
                 raise  # a call of a chain names the chain's deadline
-            raise _timeout(self._name, method, timeout) from None  # name the whole timeout
+            raise timed_out(self._name, method, timeout, None, exc) from None  # the whole timeout
 
     async def _call_traced(
         self,
@@ -234,8 +234,8 @@ class Proxy:
                 return await conn.calls.call(
                     self._name, method, args, kwargs or {}, _left(deadline), budget, call_id
                 )
-            except CallTimeout:
-                raise timed_out(self._name, method, timeout, chain) from None
+            except CallTimeout as exc:
+                raise timed_out(self._name, method, timeout, chain, exc) from None
             except ConnectionLost as exc:
                 if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again

@@ -153,12 +153,26 @@ def no_method_message(name: str, method: str, info: ObjectInfo) -> str:
     return text
 
 
-def timed_out(name: str, method: str, timeout: float | None, chain: Chained | None) -> CallTimeout:
+def timed_out(
+    name: str,
+    method: str,
+    timeout: float | None,
+    chain: Chained | None,
+    cause: CallTimeout | None = None,
+) -> CallTimeout:
     """The ``CallTimeout`` of a call that got no answer within ``timeout``: it names the hop
-    of the chain when the deadline of the call being served ended it."""
+    of the chain when the deadline of the call being served ended it.
+
+    :param cause: the connection's timeout error, whose ``remote_stack`` it keeps.
+    """
     if chain is None or chain.parent is None:
-        return call_timeout(name, method, timeout)
-    return chain_timeout(chain, name, method)
+        error = call_timeout(name, method, timeout)
+    else:
+        error = chain_timeout(chain, name, method)
+    error.call = f"{name}.{method}"
+    if cause is not None:
+        error.remote_stack = cause.remote_stack
+    return error
 
 
 def call_timeout(name: str, method: str, timeout: float | None) -> CallTimeout:

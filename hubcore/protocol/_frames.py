@@ -291,8 +291,10 @@ class Error:
     """ERROR: what a call raised (or, with id 0, why the handshake was refused).
 
     Appended fields, each absent or nil meaning its default: the remote traceback text, the
-    exception's ``args``, the process and instance that raised it, and ``base``, the nearest
-    builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``).
+    exception's ``args``, the process and instance that raised it, ``base``, the nearest
+    builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``), and
+    ``stack``: where a cancelled method was waiting (``path:line in function: `code```,
+    innermost last), in the ERROR of type ``$cancelled`` that answers a CANCEL.
     """
 
     KIND: ClassVar[Kind] = Kind.ERROR
@@ -304,10 +306,14 @@ class Error:
     process: str = ""
     instance: int = 0
     base: str = ""
+    stack: tuple[str, ...] = ()
 
     def to_wire(self) -> list[Any]:
         wire = [_ERROR, self.id, self.type_name, self.message, self.traceback, list(self.args)]
         wire += [self.process, self.instance, self.base]
+        if self.stack:
+            wire.append(list(self.stack))
+            return wire
         return trimmed(wire, ("", [], "", 0, ""))
 
     @classmethod
@@ -322,7 +328,16 @@ class Error:
             appended(f, 6, k, "process", str, ""),
             appended(f, 7, k, "instance", int, 0),
             appended(f, 8, k, "base", str, ""),
+            _stack(appended(f, 9, k, "stack", list, ())),
         )
+
+
+def _stack(lines: list[Any] | tuple[()]) -> tuple[str, ...]:
+    if not lines:
+        return ()
+    if any(type(line) is not str for line in lines):
+        raise malformed(Kind.ERROR, "the stack must be an array of strings")
+    return tuple(lines)
 
 
 @_frame

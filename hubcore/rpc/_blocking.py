@@ -52,6 +52,8 @@ from hubcore.protocol import (
 from hubcore.protocol._framing import encode_frame_parts, unencodable_argument
 from hubcore.rpc._error_frames import encode_error, error_frame, raised_error
 from hubcore.rpc._outcome import (
+    STACK_WAIT,
+    cancelled_stack,
     closed_error,
     goodbye_reason,
     not_taken,
@@ -196,8 +198,7 @@ class BlockingConnection:
             del body  # a large call's frame is not kept while the reply arrives
             reply = self._reply(cid, deadline)
         except TimeoutError:
-            self._cancel(cid)
-            raise timeout_error(what, timeout) from None
+            raise timeout_error(what, timeout, self._cancel(cid)) from None
         except BaseException:  # KeyboardInterrupt: half a frame may be sent or read
             self._abandon("interrupted in the middle of a call")
             raise
@@ -328,10 +329,21 @@ class BlockingConnection:
 
     # -- leaving ---------------------------------------------------------------------------
 
-    def _cancel(self, cid: int) -> None:
-        """Tell the callee to stop ``cid`` (we stopped waiting for it)."""
-        if not self.closed:
-            self._send_quietly(encode_frame(Cancel(cid)))
+    def _cancel(self, cid: int) -> tuple[str, ...]:
+        """Tell the callee to stop ``cid`` (we stopped waiting for it); return where its
+        method was waiting, if the callee says so within ``STACK_WAIT`` (as the async
+        connection does: :mod:`hubcore.rpc._calls`)."""
+        if self.closed:
+            return ()
+        self._send_quietly(encode_frame(Cancel(cid)))
+        try:
+            reply = self._reply(cid, time.monotonic() + STACK_WAIT)
+        except TimeoutError:
+            return ()  # no answer: a later one is dropped as the late reply it is
+        except (ConnectionLost, ProtocolError):
+            return ()  # the connection closed meanwhile: the next call finds out
+        stack = cancelled_stack(reply) if isinstance(reply, Error) else None
+        return stack or ()
 
     def _send_quietly(self, data: bytes) -> None:
         if self.closed:

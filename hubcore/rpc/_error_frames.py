@@ -27,14 +27,16 @@ def error_frame(
     args: tuple[Any, ...] = (),
     base: str = "",
     identity: tuple[str, int] = ("", 0),
+    stack: tuple[str, ...] = (),
 ) -> Error:
     """The ERROR frame for call ``cid``.
 
     :param base: the nearest builtin class of a user exception; the type itself by default.
     :param identity: the process name and instance that raised it.
+    :param stack: where a cancelled method was waiting (the answer to a CANCEL).
     """
     process, instance = identity
-    return Error(cid, type_name, message, tb, args, process, instance, base or type_name)
+    return Error(cid, type_name, message, tb, args, process, instance, base or type_name, stack)
 
 
 def exception_frame(cid: int, exc: Exception, identity: tuple[str, int] = ("", 0)) -> Error:

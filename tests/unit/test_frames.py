@@ -170,6 +170,10 @@ WIRE = {
         Error(7, "PageError", "no page", "Traceback...", ("p",), "web", 1, "ValueError"),
         [12, 7, "PageError", "no page", "Traceback...", ["p"], "web", 1, "ValueError"],
     ),
+    "ERROR that answers a CANCEL": (
+        Error(7, "$cancelled", "", "", (), "web", 0, "", ("kv.py:14 in slow: `await x`",)),
+        [12, 7, "$cancelled", "", "", [], "web", 0, "", ["kv.py:14 in slow: `await x`"]],
+    ),
     "ERROR of a refused handshake": (
         Error(0, "AuthenticationFailed", "wrong token"),
         [12, 0, "AuthenticationFailed", "wrong token"],
@@ -247,7 +251,7 @@ def test_frames_absent_appended_fields_take_their_defaults(wire: list[Any], fram
 
 @pytest.mark.parametrize(("frame", "wire"), WIRE.values(), ids=WIRE.keys())
 def test_frames_fields_a_newer_peer_appended_are_ignored(frame: Frame, wire: list[Any]) -> None:
-    padded = wire + [None] * (10 - len(wire)) + ["from the future", {"x": 1}]
+    padded = wire + [None] * (11 - len(wire)) + ["from the future", {"x": 1}]
     (decoded,) = FrameDecoder().feed(_raw_frame(padded))
     assert type(decoded) is type(frame)
     assert decoded == frame
