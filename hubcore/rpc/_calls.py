@@ -80,12 +80,14 @@ class Calls:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         window: int,
-        chain: tuple[float | None, float | None, str] = (None, None, ""),
+        left: float | None = None,
+        budget: float | None = None,
+        call_id: str = "",
     ) -> tuple[int, Pending]:
         """Queue a CALL and return its id and slot.
 
-        :param chain: the CALL's ``left``, ``budget`` and ``call_id`` (see
-            :class:`~hubcore.protocol.Call`).
+        :param left: the CALL's ``left``, ``budget`` and ``call_id`` (see
+            :class:`~hubcore.protocol.Call`); positional on the call path, as the rest.
 
         :raises CallNotTaken: the connection is closed (nothing was sent).
         :raises TypeError: an argument cannot be encoded (the message names it).
@@ -95,7 +97,7 @@ class Calls:
         if conn.closed:
             raise CallNotTaken(f"connection to {conn.label} is closed: {conn.close_reason}")
         cid = next(self._ids)
-        frame = Call(cid, target, method, list(args), kwargs, window, *chain)
+        frame = Call(cid, target, method, list(args), kwargs, window, left, budget, call_id)
         try:
             if conn.bulk and has_large(frame):
                 parts = encode_parts(frame, max_size=conn.max_frame)
@@ -129,7 +131,7 @@ class Calls:
         """
         if self._conn._outbox.writing_paused:  # too much of ours waits to be sent
             await self._conn.room_to_write()
-        cid, slot = self.start(target, method, args, kwargs, 0, (timeout, budget, call_id))
+        cid, slot = self.start(target, method, args, kwargs, 0, timeout, budget, call_id)
         try:
             await self.waits.wait(slot, timeout)
         except BaseException:  # cancelled: the callee stops too
