@@ -150,6 +150,8 @@ class Proxy:
         :return: the result, or :data:`IS_A_STREAM` for a stream when ``streams_ok``.
         """
         timeout = self._timeout if timeout is None else timeout
+        if (served := SERVING.get()) is not None:  # waiting for the name counts too
+            timeout = chained(served, timeout).timeout
         info = self._client.directory.peek(self._name, self._instance)
         if info is None:
             started = time.monotonic()

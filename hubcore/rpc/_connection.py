@@ -405,7 +405,7 @@ class Connection:
         for frame in self._held:
             if frame.id == cid:  # never started: forget it
                 self._held.remove(frame)
-                return
+                break
         self.serving.cancel(cid)
 
     async def room_to_write(self) -> None:

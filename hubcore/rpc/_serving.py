@@ -10,11 +10,10 @@ At most :data:`MAX_SERVING` such calls (streams not counted: they have their own
 at once per connection: :meth:`Serving.has_room` says whether another may start, and the
 connection holds back the CALLs that may not (and stops reading) until one ends.
 
-A CANCEL of a call (not a stream) that runs in a task is answered, before the task is
-cancelled, with an ERROR of type ``$cancelled`` whose ``stack`` says where the method was
-waiting (:mod:`hubcore.rpc._stacks`): the caller that timed out waits for it briefly and
-shows it. A CANCEL of anything else (a call already answered, a plain method, a stream) gets
-no answer.
+A CANCEL is answered with an ERROR of type ``$cancelled`` whose ``stack`` says where the
+method was waiting, taken before its task is cancelled (:mod:`hubcore.rpc._stacks`): the
+caller that timed out waits for it briefly and shows it. A call that runs in no task (it
+ended, or was held back) gets the answer with no stack; a stream's CANCEL gets none.
 
 Invariant: every task in ``_running`` ends before the connection's ``run`` returns
 (:meth:`Serving.finished`).
@@ -135,16 +134,18 @@ class Serving:
 
     def cancel(self, cid: int) -> None:
         """The caller sent CANCEL: stop ``cid`` if it runs in a task, and tell the caller
-        where it was waiting (a call's only: nobody waits for a stream's)."""
+        where it was waiting; nothing, if it had ended (the caller then stops waiting for
+        the answer at once). A stream's CANCEL gets no answer: nobody waits for it."""
         running = self._running.get(cid)
-        if running is None:
+        if running is not None and cid in self._streams:
+            running.cancel()
             return
-        if cid not in self._streams:
-            conn = self._conn
-            stack = coroutine_stack(running.get_coro())
-            frame = error_frame(cid, CANCELLED, "", identity=conn.identity, stack=stack)
-            conn.write(encode_error(frame, max_size=conn.max_frame))
-        running.cancel()
+        stack = () if running is None else coroutine_stack(running.get_coro())
+        conn = self._conn
+        frame = error_frame(cid, CANCELLED, "", identity=conn.identity, stack=stack)
+        conn.write(encode_error(frame, max_size=conn.max_frame))
+        if running is not None:
+            running.cancel()
 
     def close(self) -> None:
         """The connection closed: cancel every running call, wake every waiting producer."""
