@@ -210,6 +210,12 @@ class Connection:
         frames = self._decoder.frames()
         if not frames or self.closed:
             return
+        if SERVING.get() is not None:
+            # The reader runs in the context its connection was made in, which may have been
+            # while serving a call (a method's first call to a peer): the frames it handles
+            # (calls without a deadline, events) are no part of that call. Once is enough:
+            # the reader's context is its own from then on.
+            SERVING.set(None)
         outbox = self._outbox
         outbox.cork()
         woke = 0
