@@ -1,14 +1,15 @@
 """Call chains: the call a process is serving, seen by the calls it makes meanwhile.
 
 How it works: when a CALL carries a deadline (``left``) or the caller's id of it
-(``call_id``), the connection that takes it sets :data:`SERVING` to a :class:`Served` around
-the handler, so the method sees it: a plain method as it runs inline, a coroutine method in
-its task (a task starts with a copy of the context it was made in), and a thread that the
-method starts with a copy of its context (``anyio.to_thread``). A call made then, by a proxy
+(``call_id``), the connection that takes it sets :data:`SERVING` to that frame and its
+arrival time (:data:`Served`) around the handler, so the method sees it: a plain method as it
+runs inline, a coroutine method in its task (a task starts with a copy of the context it was
+made in), and a thread that the method starts with a copy of its context
+(``anyio.to_thread``). A call made then, by a proxy
 or by ``hubcore.sync``'s blocking client, reads it (:func:`chained`): it waits no longer than
 what is left of the served call, says so in its CALL, and its record names the served call as
-its parent. A CALL that carries neither field sets nothing: a call outside any chain costs
-one context lookup.
+its parent. A CALL that carries neither field sets nothing, and the call it starts is part
+of no chain: a call made outside any chain costs one context lookup.
 
 The deadline is sent as the seconds left, not as a clock reading: the two ends share no clock
 but the machine's monotonic one, and only the callee's reading of it matters.
