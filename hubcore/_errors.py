@@ -213,7 +213,11 @@ class RemoteError(HubError):
     ``remote_type`` is the qualified name of the remote exception class, ``remote_traceback``
     its formatted traceback, ``process``/``instance`` the publisher. When the remote type is a
     builtin exception, the raised object is also an instance of it (see :func:`remote_error`).
+    ``remote_stack`` is, for a remote ``CallTimeout`` (a call the method made, in a chain),
+    where that call's callee was waiting (as :attr:`CallTimeout.remote_stack`).
     """
+
+    remote_stack: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -284,6 +288,7 @@ def remote_error(
     instance: int = 0,
     args: tuple[Any, ...] = (),
     base: str = "",
+    stack: tuple[str, ...] = (),
 ) -> RemoteError:
     """Build the local exception for a remote failure.
 
@@ -305,6 +310,8 @@ def remote_error(
     if builtin is not None:
         # Let ``err.args`` look like the builtin's, e.g. KeyError('k').args == ('k',)
         err.args = args or (message,)
+    if stack:
+        err.remote_stack = stack
     return err
 
 

@@ -160,33 +160,38 @@ def add_hub_sections(
     if said:
         report.longrepr = "\n\n".join(said)
     if excinfo is not None:
-        for timeout in _timeouts(excinfo.value):
-            report.sections.append(remote_stack_section(timeout, item.config.rootpath))
+        for call, stack in _timeouts(excinfo.value):
+            report.sections.append(remote_stack_section(call, stack, item.config.rootpath))
     for label, lines in handle.output_since_start().items():
         if lines:
             report.sections.append((f"hub output: {label}", "\n".join(lines)))
 
 
-def remote_stack_section(timeout: hubcore.CallTimeout, root: Path) -> tuple[str, str]:
+def remote_stack_section(call: str, remote_stack: Sequence[str], root: Path) -> tuple[str, str]:
     """The report section of a call that timed out: where its callee was stuck, first the
     line to read (the innermost frame of user code), then the whole stack, innermost last::
 
         kv.slow was waiting at services/kv.py:14 in slow: `await anyio.sleep(seconds)`
+
+    :param call: the call that timed out (``"kv.slow"``).
+    :param remote_stack: ``CallTimeout.remote_stack``.
+    :param root: paths below it are shown relative to it (the rootdir).
     """
-    stack = [_relative(line, root) for line in timeout.remote_stack]
-    kinds = [_kind(line.split(":", 1)[0]) for line in timeout.remote_stack]
+    stack = [_relative(line, root) for line in remote_stack]
+    kinds = [_kind(line.split(":", 1)[0]) for line in remote_stack]
     users = [line for line, kind in zip(stack, kinds, strict=True) if kind is Frame.USER]
     where = (users or stack)[-1]
-    lines = [f"{timeout.call} was waiting at {where}", "", "remote stack (innermost last):"]
+    lines = [f"{call} was waiting at {where}", "", "remote stack (innermost last):"]
     lines += [f"  {line}" for line in stack]
-    return f"hub remote stack: {timeout.call}", "\n".join(lines)
+    return f"hub remote stack: {call}", "\n".join(lines)
 
 
-def _timeouts(error: BaseException) -> list[hubcore.CallTimeout]:
-    """The calls that timed out with a remote stack, in ``error``, what it came from (as
-    Python shows a chain: ``raise ... from None`` hides the error it replaced, which hubcore
-    does when it names a call's whole timeout), and the errors of a group."""
-    found: list[hubcore.CallTimeout] = []
+def _timeouts(error: BaseException) -> list[tuple[str, tuple[str, ...]]]:
+    """The calls that timed out with a remote stack, as (call, stack): in ``error``, in what
+    it came from (as Python shows a chain: ``raise ... from None`` hides the error it
+    replaced, which hubcore does when it names a call's whole timeout), in the errors of a
+    group, and a remote ``CallTimeout`` (a call of a chain that the test's call started)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
     seen: set[int] = set()
     todo = [error]
     while todo:
@@ -195,13 +200,22 @@ def _timeouts(error: BaseException) -> list[hubcore.CallTimeout]:
             continue
         seen.add(id(exc))
         if isinstance(exc, hubcore.CallTimeout) and exc.remote_stack:
-            found.append(exc)
+            found.append((exc.call, exc.remote_stack))
+        elif isinstance(exc, hubcore.RemoteError) and exc.remote_stack:
+            found.append((_timed_out_call(exc.message), exc.remote_stack))
         if isinstance(exc, BaseExceptionGroup):
             todo.extend(exc.exceptions)
         came_from = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if came_from is not None:
             todo.append(came_from)
     return found
+
+
+def _timed_out_call(message: str) -> str:
+    """The call a remote ``CallTimeout``'s message names: ``page_snapshot.take`` in
+    ``web.snapshot → page_snapshot.take did not answer within ...``."""
+    head, said, _ = message.partition(" did not answer")
+    return head.rpartition(" → ")[2] if said else "the call that timed out"
 
 
 def _relative(line: str, root: Path) -> str:

@@ -295,7 +295,8 @@ class Error:
     exception's ``args``, the process and instance that raised it, ``base``, the nearest
     builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``), and
     ``stack``: where a cancelled method was waiting (``path:line in function: `code```,
-    innermost last), in the ERROR of type ``$cancelled`` that answers a CANCEL.
+    innermost last), in the ERROR of type ``$cancelled`` that answers a CANCEL, and in the
+    ERROR of a method that raised a ``CallTimeout`` carrying one (a call of a chain).
     """
 
     KIND: ClassVar[Kind] = Kind.ERROR

@@ -36,6 +36,8 @@ async def test_chain_deadline_of_the_first_call_bounds_the_nested_call(
     assert " s left of 1.5 s" in text, text
     assert isinstance(caught.value, hubcore.RemoteError)  # the relay's error, naming the hop
     assert caught.value.remote_type == "CallTimeout"
+    waiting = " in sleep: `await anyio.sleep(seconds)`"  # Info.sleep, where the backend was
+    assert any(line.endswith(waiting) for line in caught.value.remote_stack), caught.value
 
     async def cancelled() -> bool:
         return (await info.counts())["cancelled"] == 1

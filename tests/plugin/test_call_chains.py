@@ -57,6 +57,10 @@ def test_chain_deadline_names_the_hop(proxy, hub_app):
     assert nested.outcome == "timeout"
 
 
+def test_chain_timeout_in_a_failing_report(proxy):
+    hubcore.sync.call(proxy("caller"), "relay_wait", (30,), timeout=2)
+
+
 def test_chain_in_a_failing_report(proxy, hub_app):
     proxy("caller").bump()
     hub_app.calls.assert_called_once("counter.get_pid", via="caller.bump")
@@ -78,11 +82,20 @@ def test_call_chains_through_three_processes(pytester: pytest.Pytester, inner: I
             "E *worker.? * background.0 * \\_ counter.increment() * result: *",
         ]
     )
+    run.result.stdout.fnmatch_lines(
+        [
+            "*_ test_chain_timeout_in_a_failing_report _*",
+            "E * CallTimeout in worker.?: caller.relay_wait → counter.wait did not answer *",
+            "*- hub remote stack: counter.wait -*",
+            "counter.wait was waiting at */services/toy.py:* in wait: `await anyio.sleep(seconds)`",
+        ]
+    )
     assert run.outcomes == {
         "test_sync_chain_in_the_record": "passed",
         "test_async_chain_in_the_record[asyncio]": "passed",
         "test_async_chain_in_the_record[uvloop]": "passed",
         "test_async_chain_in_the_record[trio]": "passed",
         "test_chain_deadline_names_the_hop": "passed",
+        "test_chain_timeout_in_a_failing_report": "failed",
         "test_chain_in_a_failing_report": "failed",
     }

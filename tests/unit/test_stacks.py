@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import hubcore
+from hubcore._errors import remote_error
 from hubcore.rpc._stacks import MAX_FRAMES, coroutine_stack
-from pytest_hub._report import remote_stack_section
+from pytest_hub._report import _timeouts, remote_stack_section
 
 HERE = __file__
 
@@ -78,18 +79,12 @@ def test_stack_of_a_coroutine_that_finished_is_empty() -> None:
     assert coroutine_stack(None) == ()
 
 
-def _timeout(stack: tuple[str, ...]) -> hubcore.CallTimeout:
-    error = hubcore.CallTimeout("kv.slow did not answer within 1s")
-    error.call, error.remote_stack = "kv.slow", stack
-    return error
-
-
 def test_report_section_names_the_innermost_frame_of_user_code(tmp_path: Path) -> None:
     stack = (
         f"{tmp_path}/services/kv.py:14 in slow: `await anyio.sleep(seconds)`",
         f"{Path(types.__file__).parent}/asyncio/tasks.py:649 in sleep: `return await future`",
     )
-    title, text = remote_stack_section(_timeout(stack), tmp_path)
+    title, text = remote_stack_section("kv.slow", stack, tmp_path)
     assert title == "hub remote stack: kv.slow"
     lines = text.splitlines()
     assert (
@@ -104,5 +99,19 @@ def test_report_section_names_the_innermost_frame_of_user_code(tmp_path: Path) -
 
 def test_report_section_without_user_code_names_the_innermost_frame(tmp_path: Path) -> None:
     stack = (f"{Path(types.__file__).parent}/asyncio/tasks.py:649 in sleep: `return await future`",)
-    _, text = remote_stack_section(_timeout(stack), tmp_path)
+    _, text = remote_stack_section("kv.slow", stack, tmp_path)
     assert text.splitlines()[0] == f"kv.slow was waiting at {stack[0]}"
+
+
+def test_report_finds_a_timeout_of_the_test_and_of_a_chain_it_started() -> None:
+    stack = ("/srv/kv.py:14 in slow: `await x`",)
+    own = hubcore.CallTimeout("kv.slow did not answer within 1s")
+    own.call, own.remote_stack = "kv.slow", stack
+    wrapped = RuntimeError("the test's own error")
+    wrapped.__cause__ = own
+    remote = remote_error(
+        "CallTimeout", "web.snapshot → kv.slow did not answer within 0.9 s left of 1 s", stack=stack
+    )
+    assert _timeouts(wrapped) == [("kv.slow", stack)]
+    assert _timeouts(remote) == [("kv.slow", stack)]
+    assert _timeouts(hubcore.CallTimeout("no stack")) == []
