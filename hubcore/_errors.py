@@ -112,8 +112,14 @@ def unknown_name(head: str, name: str, known: Iterable[str], listing: str) -> st
 class CallTimeout(HubError, TimeoutError):
     """A call, lookup or boot step did not finish within its timeout.
 
-    For a call, the callee's running method has been sent a CANCEL.
+    For a call, the callee's running method has been sent a CANCEL. ``call`` is the call that
+    timed out (``"kv.slow"``) and ``remote_stack`` where its coroutine method was waiting on
+    the callee when it was cancelled: ``path:line in function: `code``` lines, innermost last
+    (empty if the callee did not say: a plain method, or an older callee).
     """
+
+    call: str = ""
+    remote_stack: tuple[str, ...] = ()
 
 
 class ObjectNotFound(HubError, LookupError):
@@ -207,7 +213,11 @@ class RemoteError(HubError):
     ``remote_type`` is the qualified name of the remote exception class, ``remote_traceback``
     its formatted traceback, ``process``/``instance`` the publisher. When the remote type is a
     builtin exception, the raised object is also an instance of it (see :func:`remote_error`).
+    ``remote_stack`` is, for a remote ``CallTimeout`` (a call the method made, in a chain),
+    where that call's callee was waiting (as :attr:`CallTimeout.remote_stack`).
     """
+
+    remote_stack: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -278,6 +288,7 @@ def remote_error(
     instance: int = 0,
     args: tuple[Any, ...] = (),
     base: str = "",
+    stack: tuple[str, ...] = (),
 ) -> RemoteError:
     """Build the local exception for a remote failure.
 
@@ -299,6 +310,8 @@ def remote_error(
     if builtin is not None:
         # Let ``err.args`` look like the builtin's, e.g. KeyError('k').args == ('k',)
         err.args = args or (message,)
+    if stack:
+        err.remote_stack = stack
     return err
 
 

@@ -38,6 +38,7 @@ from hubcore.client._subscriptions import ObjectEvent
 from hubcore.client._subscriptions import Subscription as AsyncSubscription
 from hubcore.protocol import DEFAULT_MAX_FRAME, GET_PROPERTY
 from hubcore.rpc import Tracer
+from hubcore.rpc._chain import SERVING
 
 __all__ = (
     "Client",
@@ -308,7 +309,11 @@ def _blocking_calls(proxy: Proxy) -> BlockingCalls | None:
 
 
 def _call_kw(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    served = SERVING.get()  # the portal's task does not inherit this thread's context
+
     async def run() -> Any:
+        if served is not None:
+            SERVING.set(served)  # in the task's own context: gone with it
         return await fn(*args, **kwargs)
 
     return portal().call(run)

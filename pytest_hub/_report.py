@@ -120,10 +120,15 @@ def point_at_test(
         crash.path, crash.lineno = str(shown[-1].path), shown[-1].lineno + 1
 
 
-def add_hub_sections(item: pytest.Item, report: pytest.TestReport) -> None:
+def add_hub_sections(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    excinfo: pytest.ExceptionInfo[BaseException] | None = None,
+) -> None:
     """Add what the app saw to the report of a test's call phase: fail a passing test that
-    saw a process die unexpectedly, and give a failing one a section per death and per
-    process that wrote output (in that order)."""
+    saw a process die unexpectedly, and give a failing one a section per death, one per call
+    that timed out where its callee said it was stuck (from ``excinfo``, the test's error),
+    and one per process that wrote output (in that order)."""
     handle = item.stash.get(HUB_APP_KEY, None)
     if handle is None or report.when != "call" or not handle.started:
         return
@@ -154,11 +159,72 @@ def add_hub_sections(item: pytest.Item, report: pytest.TestReport) -> None:
             report.sections.append((f"hub crash: {crash.label}", text))
     if said:
         report.longrepr = "\n\n".join(said)
-    # Where a callee was stuck (the remote stack of a call that timed out) goes here, between
-    # the deaths and the output, once CALL frames and CallTimeout carry it.
+    if excinfo is not None:
+        for call, stack in _timeouts(excinfo.value):
+            report.sections.append(remote_stack_section(call, stack, item.config.rootpath))
     for label, lines in handle.output_since_start().items():
         if lines:
             report.sections.append((f"hub output: {label}", "\n".join(lines)))
+
+
+def remote_stack_section(call: str, remote_stack: Sequence[str], root: Path) -> tuple[str, str]:
+    """The report section of a call that timed out: where its callee was stuck, first the
+    line to read (the innermost frame of user code), then the whole stack, innermost last::
+
+        kv.slow was waiting at services/kv.py:14 in slow: `await anyio.sleep(seconds)`
+
+    :param call: the call that timed out (``"kv.slow"``).
+    :param remote_stack: ``CallTimeout.remote_stack``.
+    :param root: paths below it are shown relative to it (the rootdir).
+    """
+    stack = [_relative(line, root) for line in remote_stack]
+    kinds = [_kind(line.split(":", 1)[0]) for line in remote_stack]
+    users = [line for line, kind in zip(stack, kinds, strict=True) if kind is Frame.USER]
+    where = (users or stack)[-1]
+    lines = [f"{call} was waiting at {where}", "", "remote stack (innermost last):"]
+    lines += [f"  {line}" for line in stack]
+    return f"hub remote stack: {call}", "\n".join(lines)
+
+
+def _timeouts(error: BaseException) -> list[tuple[str, tuple[str, ...]]]:
+    """The calls that timed out with a remote stack, as (call, stack): in ``error``, in what
+    it came from (as Python shows a chain: ``raise ... from None`` hides the error it
+    replaced, which hubcore does when it names a call's whole timeout), in the errors of a
+    group, and a remote ``CallTimeout`` (a call of a chain that the test's call started)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        exc = todo.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, hubcore.CallTimeout) and exc.remote_stack:
+            found.append((exc.call, exc.remote_stack))
+        elif isinstance(exc, hubcore.RemoteError) and exc.remote_stack:
+            found.append((_timed_out_call(exc.message), exc.remote_stack))
+        if isinstance(exc, BaseExceptionGroup):
+            todo.extend(exc.exceptions)
+        came_from = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if came_from is not None:
+            todo.append(came_from)
+    return found
+
+
+def _timed_out_call(message: str) -> str:
+    """The call a remote ``CallTimeout``'s message names: ``page_snapshot.take`` in
+    ``web.snapshot → page_snapshot.take did not answer within ...``."""
+    head, said, _ = message.partition(" did not answer")
+    return head.rpartition(" → ")[2] if said else "the call that timed out"
+
+
+def _relative(line: str, root: Path) -> str:
+    """A stack line with its path relative to ``root`` when it lies below it."""
+    path, sep, rest = line.partition(":")
+    try:
+        return str(Path(path).relative_to(root)) + sep + rest
+    except ValueError:
+        return line
 
 
 def hidden(kinds: Sequence[Frame]) -> list[bool]:

@@ -98,7 +98,7 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = outcome.get_result()
     if report.failed:
         _report.point_at_test(item, call, report)
-    _report.add_hub_sections(item, report)
+    _report.add_hub_sections(item, report, call.excinfo)
     collector = item.config.stash.get(TRACE_KEY, None)
     if collector is not None:
         collector.add_report(report)

@@ -4,6 +4,7 @@ default client built from the environment (``HUBCORE_ADDRESS``, ``HUBCORE_TOKEN_
 
 from __future__ import annotations
 
+import contextvars
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hubcore._rundir import TOKEN_FILE, find_app
 from hubcore.client._client import Client, Publication
 from hubcore.client._proxy import Proxy
 from hubcore.protocol import DEFAULT_MAX_FRAME
+from hubcore.rpc._chain import SERVING
 from hubcore.transport._backend import running_backend
 
 __all__ = (
@@ -149,7 +151,11 @@ async def _spawn_default() -> tuple[Client, anyio.Event, anyio.Event]:
     else:
         import asyncio
 
-        task = asyncio.get_running_loop().create_task(host())
+        # Not in a copy of the caller's context as is: a default client first used while
+        # serving a call must not carry that call (and its deadline) in everything it runs.
+        context = contextvars.copy_context()
+        context.run(SERVING.set, None)
+        task = asyncio.get_running_loop().create_task(host(), context=context)
         _background.add(task)
         task.add_done_callback(_background.discard)
     await ready.wait()

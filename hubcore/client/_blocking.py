@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hubcore._directory import Directory, ObjectInfo
 from hubcore._errors import AuthenticationFailed, CallTimeout, ConnectionLost
-from hubcore.client._rules import CallRecorder, never_ran
-from hubcore.client._rules import call_timeout as _timeout
+from hubcore.client._rules import CallRecorder, never_ran, timed_out
 from hubcore.rpc._blocking import BlockingConnection
+from hubcore.rpc._chain import SERVING, chained
 
 if TYPE_CHECKING:
     from hubcore.rpc._tracing import Tracer
@@ -103,7 +103,9 @@ class BlockingCalls:
             return self._call(name, instance, method, args, kwargs, timeout, [])
         record = CallRecorder(tracer, name, method, args, kwargs)
         try:
-            value = self._call(name, instance, method, args, kwargs, timeout, record.callee)
+            value = self._call(
+                name, instance, method, args, kwargs, timeout, record.callee, record.call_id
+            )
         except BaseException as exc:
             record.failed(exc)
             raise
@@ -119,9 +121,15 @@ class BlockingCalls:
         kwargs: dict[str, Any] | None,
         timeout: float | None,
         callee: list[tuple[str, int]],
+        call_id: str = "",
     ) -> Any:
         """As ``Proxy._call``: one deadline for the name, the connection and the reply; a
-        call that never ran goes to the next generation of the name."""
+        call that never ran goes to the next generation of the name; made while serving a
+        call (this thread runs a served method), it waits no longer than that call's caller."""
+        budget = chain = None
+        if (served := SERVING.get()) is not None:
+            chain = chained(served, timeout)
+            timeout, budget = chain.timeout, chain.budget
         deadline = None if timeout is None else time.monotonic() + timeout
         dead: frozenset[int] = frozenset()
         while True:
@@ -134,11 +142,13 @@ class BlockingCalls:
                 dead |= {info.generation}  # nothing listens: its process is gone
                 continue
             except TimeoutError:
-                raise _timeout(name, method, timeout) from None
+                raise timed_out(name, method, timeout, chain) from None
             try:
-                return conn.call(name, method, args, kwargs, timeout=_left(deadline))
-            except CallTimeout:
-                raise _timeout(name, method, timeout) from None
+                return conn.call(
+                    name, method, args, kwargs, timeout=_left(deadline), chain=(budget, call_id)
+                )
+            except CallTimeout as exc:
+                raise timed_out(name, method, timeout, chain, exc) from None
             except ConnectionLost as exc:
                 if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again

@@ -26,9 +26,10 @@ from hubcore._errors import (
     CallTimeout,
     ConnectionLost,
 )
-from hubcore.client._rules import CallRecorder, check_method, never_ran
+from hubcore.client._rules import CallRecorder, check_method, never_ran, timed_out
 from hubcore.client._rules import call_timeout as _timeout
 from hubcore.client._rules import no_method_message as _no_method_message
+from hubcore.rpc._chain import SERVING, chained
 from hubcore.rpc._tracing import Tracer
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class Proxy:
         :return: the result, or :data:`IS_A_STREAM` for a stream when ``streams_ok``.
         """
         timeout = self._timeout if timeout is None else timeout
+        if (served := SERVING.get()) is not None:  # waiting for the name counts too
+            timeout = chained(served, timeout).timeout
         info = self._client.directory.peek(self._name, self._instance)
         if info is None:
             started = time.monotonic()
@@ -160,10 +163,10 @@ class Proxy:
             return IS_A_STREAM
         try:
             return await self._call_traced(method, args, kwargs, left)
-        except CallTimeout:
-            if left == timeout:
-                raise
-            raise _timeout(self._name, method, timeout) from None  # name the whole timeout
+        except CallTimeout as exc:
+            if left == timeout or SERVING.get() is not None:
+                raise  # a call of a chain names the chain's deadline
+            raise timed_out(self._name, method, timeout, None, exc) from None  # the whole timeout
 
     async def _call_traced(
         self,
@@ -184,7 +187,7 @@ class Proxy:
             return await self._call(method, args, kwargs, timeout, None)
         record = CallRecorder(tracer, self._name, method, args, kwargs)
         try:
-            value = await self._call(method, args, kwargs, timeout, record.callee)
+            value = await self._call(method, args, kwargs, timeout, record.callee, record.call_id)
         except BaseException as exc:
             record.failed(exc)
             raise
@@ -198,12 +201,19 @@ class Proxy:
         kwargs: dict[str, Any] | None,
         timeout: float | None,
         callee: list[tuple[str, int]] | None,
+        call_id: str = "",
     ) -> Any:
-        """The call, sent again to the next publisher while it was not taken.
+        """The call, sent again to the next publisher while it was not taken. Made while
+        serving a call, it waits no longer than that call's caller does.
 
         :param callee: gets the process and instance of each publisher tried (for a record).
+        :param call_id: the call's id in this client's record, if it keeps one.
         """
         client = self._client
+        budget = chain = None
+        if (served := SERVING.get()) is not None:
+            chain = chained(served, timeout)
+            timeout, budget = chain.timeout, chain.budget
         deadline = None if timeout is None else time.monotonic() + timeout
         dead: frozenset[int] = frozenset()
         while True:
@@ -220,14 +230,14 @@ class Proxy:
                 dead |= {info.generation}  # nothing listens: its process is gone
                 continue
             except TimeoutError:
-                raise _timeout(self._name, method, timeout) from None
+                raise timed_out(self._name, method, timeout, chain) from None
             try:
                 # Connection.call's own work, without its coroutine: one fewer per call.
                 return await conn.calls.call(
-                    self._name, method, args, kwargs or {}, _left(deadline)
+                    self._name, method, args, kwargs or {}, _left(deadline), budget, call_id
                 )
-            except CallTimeout:
-                raise _timeout(self._name, method, timeout) from None
+            except CallTimeout as exc:
+                raise timed_out(self._name, method, timeout, chain, exc) from None
             except ConnectionLost as exc:
                 if not never_ran(exc, sent_at, goodbye=conn.goodbye, closed=conn.closed):
                     raise  # it may have run (at most once): not sent again

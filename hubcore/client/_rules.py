@@ -19,9 +19,11 @@ from hubcore._errors import (
     ProcessCrashed,
     unknown_name,
 )
+from hubcore.rpc._chain import chain_timeout
 
 if TYPE_CHECKING:
     from hubcore._directory import ObjectInfo
+    from hubcore.rpc._chain import Chained
     from hubcore.rpc._tracing import Tracer
 
 __all__ = (
@@ -30,6 +32,7 @@ __all__ = (
     "check_method",
     "never_ran",
     "no_method_message",
+    "timed_out",
 )
 
 _OUTCOMES = {"CallTimeout": "timeout", "ProcessCrashed": "crash"}
@@ -107,6 +110,11 @@ class CallRecorder:
         """The call returned ``value``."""
         self._record("result", value)
 
+    @property
+    def call_id(self) -> str:
+        """The call's id in the record (sent with the call: the callee's calls name it)."""
+        return self._id
+
     def failed(self, exc: BaseException) -> None:
         """The call raised ``exc`` (a cancelled call is recorded as an error without detail)."""
         if isinstance(exc, Exception):
@@ -143,6 +151,28 @@ def no_method_message(name: str, method: str, info: ObjectInfo) -> str:
             f"or hubcore.sync.{operation}(proxy, ...) for a blocking proxy)"
         )
     return text
+
+
+def timed_out(
+    name: str,
+    method: str,
+    timeout: float | None,
+    chain: Chained | None,
+    cause: CallTimeout | None = None,
+) -> CallTimeout:
+    """The ``CallTimeout`` of a call that got no answer within ``timeout``: it names the hop
+    of the chain when the deadline of the call being served ended it.
+
+    :param cause: the connection's timeout error, whose ``remote_stack`` it keeps.
+    """
+    if chain is None or chain.parent is None:
+        error = call_timeout(name, method, timeout)
+    else:
+        error = chain_timeout(chain, name, method)
+    error.call = f"{name}.{method}"
+    if cause is not None:
+        error.remote_stack = cause.remote_stack
+    return error
 
 
 def call_timeout(name: str, method: str, timeout: float | None) -> CallTimeout:

@@ -41,6 +41,7 @@ from hubcore.protocol._framing import (
 )
 from hubcore.protocol._handshake import MAX_HANDSHAKE_FRAME, ClientHandshake, ServerHandshake
 from hubcore.protocol._names import (
+    CANCELLED,
     CONTROL_TARGET,
     GET_PROPERTY,
     HUB_TARGET,
@@ -50,6 +51,7 @@ from hubcore.protocol._names import (
 )
 
 __all__ = (
+    "CANCELLED",
     "CONTROL_TARGET",
     "DEFAULT_CODEC",
     "DEFAULT_MAX_FRAME",

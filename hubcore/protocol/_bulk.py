@@ -93,7 +93,8 @@ def split_bulk(
         kwargs = _replaced_values(frame.kwargs, raw, bulk_min)
         if not raw:
             return frame, raw
-        return Call(frame.id, frame.target, frame.method, args, kwargs, frame.window), raw
+        chain = (frame.left, frame.budget, frame.call_id)
+        return Call(frame.id, frame.target, frame.method, args, kwargs, frame.window, *chain), raw
     large = _large(frame.value, bulk_min)
     if large is None:
         return frame, raw

@@ -164,8 +164,17 @@ def _info(f: list[Any], i: int, kind: Kind) -> dict[str, Any]:
 class Call:
     """CALL: run ``target.method(*args, **kwargs)`` on the other end.
 
-    ``window`` (appended, 0 if absent) is set for an async-generator method only: how many
-    items the producer may send ahead of the consumer.
+    Appended fields, each absent or nil meaning its default:
+
+    - ``window`` (0) is set for an async-generator method only: how many items the producer
+      may send ahead of the consumer;
+    - ``left`` (None: no limit): the seconds the caller waits for the answer, counted from
+      when it sent the call. The callee's own calls, made while it serves this one, wait no
+      longer than what is left of it: one deadline bounds a whole chain of calls;
+    - ``budget`` (None: ``left`` itself): the whole timeout of the chain this call is part
+      of, when it is less than ``left`` by now (an error names both);
+    - ``call_id`` (""): the caller's record of this call, when the caller records its calls;
+      the calls the callee makes while serving it name it as their parent.
     """
 
     KIND: ClassVar[Kind] = Kind.CALL
@@ -175,11 +184,24 @@ class Call:
     args: list[Any]
     kwargs: dict[str, Any]
     window: int = 0
+    left: float | None = None
+    budget: float | None = None
+    call_id: str = ""
 
     def to_wire(self) -> list[Any]:
-        if self.window:
-            return [_CALL, self.id, self.target, self.method, self.args, self.kwargs, self.window]
-        return [_CALL, self.id, self.target, self.method, self.args, self.kwargs]
+        # Up to the last field that differs from its default: a call without a deadline has
+        # the bytes of a call from before those fields were appended. Each list is written
+        # out whole: this runs for every call, and building one in steps costs more.
+        i, t, m, a, k, w = self.id, self.target, self.method, self.args, self.kwargs, self.window
+        if self.call_id:
+            return [_CALL, i, t, m, a, k, w, self.left, self.budget, self.call_id]
+        if self.budget is not None:
+            return [_CALL, i, t, m, a, k, w, self.left, self.budget]
+        if self.left is not None:
+            return [_CALL, i, t, m, a, k, w, self.left]
+        if w:
+            return [_CALL, i, t, m, a, k, w]
+        return [_CALL, i, t, m, a, k]
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> Call | BadCall:
@@ -206,7 +228,34 @@ class Call:
             return BadCall(cid, f"window must be an integer, got {type(window).__name__}")
         elif window < 0:
             return BadCall(cid, "window must not be negative")
-        return cls(cid, target, method, args, kwargs, window)
+        if n <= 7:
+            return cls(cid, target, method, args, kwargs, window)
+        if n == 8 and type(left := f[7]) is float and left >= 0:  # a deadline alone: common
+            return cls(cid, target, method, args, kwargs, window, left)
+        chain = _chain_fields(f, cid)
+        if type(chain) is BadCall:
+            return chain
+        left, budget, call_id = chain  # type: ignore[misc]
+        return cls(cid, target, method, args, kwargs, window, left, budget, call_id)
+
+
+def _chain_fields(f: list[Any], cid: int) -> tuple[float | None, float | None, str] | BadCall:
+    """The fields of a call chain that a CALL carries (``left`` and after), checked."""
+    n = len(f)
+    left = f[7]
+    budget = f[8] if n > 8 else None
+    call_id = f[9] if n > 9 else None
+    for name, value in (("left", left), ("budget", budget)):
+        if value is None:
+            continue
+        if type(value) is not float and type(value) is not int:
+            kind = type(value).__name__
+            return BadCall(cid, f"{name} must be a number of seconds, got {kind}")
+        if value < 0:
+            return BadCall(cid, f"{name} must not be negative")
+    if call_id is not None and type(call_id) is not str:
+        return BadCall(cid, f"call_id must be a string, got {type(call_id).__name__}")
+    return left, budget, call_id or ""
 
 
 @_frame
@@ -243,8 +292,11 @@ class Error:
     """ERROR: what a call raised (or, with id 0, why the handshake was refused).
 
     Appended fields, each absent or nil meaning its default: the remote traceback text, the
-    exception's ``args``, the process and instance that raised it, and ``base``, the nearest
-    builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``).
+    exception's ``args``, the process and instance that raised it, ``base``, the nearest
+    builtin class of a user exception (``ValueError`` for ``class PageError(ValueError)``), and
+    ``stack``: where a cancelled method was waiting (``path:line in function: `code```,
+    innermost last), in the ERROR of type ``$cancelled`` that answers a CANCEL, and in the
+    ERROR of a method that raised a ``CallTimeout`` carrying one (a call of a chain).
     """
 
     KIND: ClassVar[Kind] = Kind.ERROR
@@ -256,10 +308,14 @@ class Error:
     process: str = ""
     instance: int = 0
     base: str = ""
+    stack: tuple[str, ...] = ()
 
     def to_wire(self) -> list[Any]:
         wire = [_ERROR, self.id, self.type_name, self.message, self.traceback, list(self.args)]
         wire += [self.process, self.instance, self.base]
+        if self.stack:
+            wire.append(list(self.stack))
+            return wire
         return trimmed(wire, ("", [], "", 0, ""))
 
     @classmethod
@@ -274,7 +330,16 @@ class Error:
             appended(f, 6, k, "process", str, ""),
             appended(f, 7, k, "instance", int, 0),
             appended(f, 8, k, "base", str, ""),
+            _stack(appended(f, 9, k, "stack", list, ())),
         )
+
+
+def _stack(lines: list[Any] | tuple[()]) -> tuple[str, ...]:
+    if not lines:
+        return ()
+    if any(type(line) is not str for line in lines):
+        raise malformed(Kind.ERROR, "the stack must be an array of strings")
+    return tuple(lines)
 
 
 @_frame

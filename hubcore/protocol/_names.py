@@ -7,6 +7,7 @@ names can't), so these never collide with user names.
 from __future__ import annotations
 
 __all__ = (
+    "CANCELLED",
     "CONTROL_TARGET",
     "GET_PROPERTY",
     "HUB_TARGET",
@@ -21,3 +22,4 @@ SUBSCRIBE = "$subscribe"  # special methods every published object answers
 UNSUBSCRIBE = "$unsubscribe"
 GET_PROPERTY = "$get_property"
 RESTARTED = "$restarted"  # the event a subscriber gets when an instance came back
+CANCELLED = "$cancelled"  # the ERROR type that answers a CANCEL: where the method was waiting

@@ -52,6 +52,8 @@ from hubcore.protocol._bulk import agreed, has_large, with_features
 from hubcore.protocol._framing import encode_frame_parts, encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import encode_error, error_frame, raised_error
 from hubcore.rpc._outcome import (
+    STACK_WAIT,
+    cancelled_stack,
     closed_error,
     goodbye_reason,
     not_taken,
@@ -161,8 +163,12 @@ class BlockingConnection:
         kwargs: dict[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        chain: tuple[float | None, str] = (None, ""),
     ) -> Any:
         """Call ``target.method`` on the other end and return its result.
+
+        :param chain: the CALL's ``budget`` and ``call_id`` (``left`` is ``timeout``; see
+            :class:`~hubcore.protocol.Call`).
 
         :raises TypeError: an argument cannot be encoded (nothing was sent).
         :raises PayloadTooLarge: the call exceeds the frame limit (nothing was sent).
@@ -181,7 +187,7 @@ class BlockingConnection:
         cid = next(self._ids)
         kwargs = kwargs or {}
         try:
-            frame = Call(cid, target, method, list(args), kwargs)
+            frame = Call(cid, target, method, list(args), kwargs, 0, timeout, *chain)
             if self.bulk and has_large(frame):  # large binary values go apart, uncopied
                 parts = encode_parts(frame, max_size=self.max_frame)
             else:
@@ -198,8 +204,7 @@ class BlockingConnection:
             del parts, part  # a large call's frame is not kept while the reply arrives
             reply = self._reply(cid, deadline)
         except TimeoutError:
-            self._cancel(cid)
-            raise timeout_error(what, timeout) from None
+            raise timeout_error(what, timeout, self._cancel(cid)) from None
         except BaseException:  # KeyboardInterrupt: half a frame may be sent or read
             self._abandon("interrupted in the middle of a call")
             raise
@@ -306,10 +311,21 @@ class BlockingConnection:
 
     # -- leaving ---------------------------------------------------------------------------
 
-    def _cancel(self, cid: int) -> None:
-        """Tell the callee to stop ``cid`` (we stopped waiting for it)."""
-        if not self.closed:
-            self._send_quietly(encode_frame(Cancel(cid)))
+    def _cancel(self, cid: int) -> tuple[str, ...]:
+        """Tell the callee to stop ``cid`` (we stopped waiting for it); return where its
+        method was waiting, if the callee says so within ``STACK_WAIT`` (as the async
+        connection does: :mod:`hubcore.rpc._calls`)."""
+        if self.closed:
+            return ()
+        self._send_quietly(encode_frame(Cancel(cid)))
+        try:
+            reply = self._reply(cid, time.monotonic() + STACK_WAIT)
+        except TimeoutError:
+            return ()  # no answer: a later one is dropped as the late reply it is
+        except (ConnectionLost, ProtocolError):
+            return ()  # the connection closed meanwhile: the next call finds out
+        stack = cancelled_stack(reply) if isinstance(reply, Error) else None
+        return stack or ()
 
     def _send_quietly(self, data: bytes) -> None:
         if self.closed:

@@ -5,9 +5,12 @@ and queues its CALL. The caller parks on the slot (:mod:`hubcore.rpc._waiting`: 
 a timer on asyncio, the task itself on trio; no task, cancel scope or Event per call). The
 connection's reader hands every RESULT, ERROR and stream frame to :meth:`Calls.on_reply` /
 :meth:`Calls.on_stream`, which fill the slot and wake its waiter. When the waiter gives up
-first (timeout, cancelled), :meth:`Calls.end` sends a CANCEL.
+first (timeout, cancelled), :meth:`Calls.end` sends a CANCEL. A call that timed out then
+waits a little more (:data:`STACK_WAIT`) for the callee's answer to that CANCEL, which says
+where the method was waiting (``CallTimeout.remote_stack``).
 
-States of a slot: waiting -> done (a reply came) | lost (the connection closed first).
+States of a slot: waiting -> done (a reply came) | lost (the connection closed first);
+a call that timed out: cancelling -> done (the answer to the CANCEL) | given up.
 A reply for an id no longer waited for (it timed out, or was cancelled) is dropped.
 """
 
@@ -18,12 +21,27 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from hubcore._errors import CallNotTaken
-from hubcore.protocol import Call, Cancel, Error, Result, StreamEnd, StreamItem, encode_frame
+from hubcore.protocol import (
+    CANCELLED,
+    Call,
+    Cancel,
+    Error,
+    Result,
+    StreamEnd,
+    StreamItem,
+    encode_frame,
+)
 from hubcore.protocol._bulk import has_large
 from hubcore.protocol._codec import Undecodable
 from hubcore.protocol._framing import encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import raised_error
-from hubcore.rpc._outcome import not_taken_error, result_value, timeout_error
+from hubcore.rpc._outcome import (
+    STACK_WAIT,
+    cancelled_stack,
+    not_taken_error,
+    result_value,
+    timeout_error,
+)
 from hubcore.rpc._waiting import Waiting
 
 if TYPE_CHECKING:
@@ -56,9 +74,20 @@ class Calls:
         self.waits = waiting
 
     def start(
-        self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], window: int
+        self,
+        target: str,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        window: int,
+        left: float | None = None,
+        budget: float | None = None,
+        call_id: str = "",
     ) -> tuple[int, Pending]:
         """Queue a CALL and return its id and slot.
+
+        :param left: the CALL's ``left``, ``budget`` and ``call_id`` (see
+            :class:`~hubcore.protocol.Call`); positional on the call path, as the rest.
 
         :raises CallNotTaken: the connection is closed (nothing was sent).
         :raises TypeError: an argument cannot be encoded (the message names it).
@@ -68,7 +97,7 @@ class Calls:
         if conn.closed:
             raise CallNotTaken(f"connection to {conn.label} is closed: {conn.close_reason}")
         cid = next(self._ids)
-        frame = Call(cid, target, method, list(args), kwargs, window)
+        frame = Call(cid, target, method, list(args), kwargs, window, left, budget, call_id)
         try:
             if conn.bulk and has_large(frame):
                 parts = encode_parts(frame, max_size=conn.max_frame)
@@ -92,29 +121,49 @@ class Calls:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         timeout: float | None,
+        budget: float | None = None,
+        call_id: str = "",
     ) -> Any:
-        """Send a call and wait for its outcome (see :meth:`Connection.call`)."""
+        """Send a call and wait for its outcome (see :meth:`Connection.call`).
+
+        The CALL tells the callee the ``timeout`` (its calls meanwhile wait no longer),
+        the chain's ``budget`` if less than that is left of it, and the caller's ``call_id``.
+        """
         if self._conn._outbox.writing_paused:  # too much of ours waits to be sent
             await self._conn.room_to_write()
-        cid, slot = self.start(target, method, args, kwargs, 0)
+        cid, slot = self.start(target, method, args, kwargs, 0, timeout, budget, call_id)
         try:
             await self.waits.wait(slot, timeout)
-        finally:
+        except BaseException:  # cancelled: the callee stops too
             self.end(cid, slot)
-        if slot.done and slot.error is None and type(slot.value) is not Undecodable:
-            return slot.value  # the common case, without building the call's name
-        return await self._outcome(cid, slot, f"{target}.{method}", timeout)
+            raise
+        if slot.done or slot.lost:
+            del self._pending[cid]
+            if slot.done and slot.error is None and type(slot.value) is not Undecodable:
+                return slot.value  # the common case, without building the call's name
+            return await self._outcome(cid, slot, f"{target}.{method}")
+        raise timeout_error(f"{target}.{method}", timeout, await self._cancel(cid, slot))
 
-    async def _outcome(self, cid: int, slot: Pending, what: str, timeout: float | None) -> Any:
+    async def _outcome(self, cid: int, slot: Pending, what: str) -> Any:
         if slot.done:
             if slot.error is not None:
                 raise slot.error
             return result_value(slot.value, what)
-        if slot.lost:
-            if self._conn.not_taken(cid):
-                raise not_taken_error(what, self._conn.label)
-            raise await self._conn.failure()
-        raise timeout_error(what, timeout)
+        if self._conn.not_taken(cid):
+            raise not_taken_error(what, self._conn.label)
+        raise await self._conn.failure()
+
+    async def _cancel(self, cid: int, slot: Pending) -> tuple[str, ...]:
+        """Send CANCEL for a call that timed out; return where the callee's method was
+        waiting, if the callee says so within :data:`STACK_WAIT` (else nothing)."""
+        self._conn.write(encode_frame(Cancel(cid)))
+        try:
+            await self.waits.wait(slot, STACK_WAIT)
+        finally:
+            self._pending.pop(cid, None)
+        if slot.done and getattr(slot.error, "remote_type", "") == CANCELLED:
+            return slot.value  # type: ignore[no-any-return]  # the stack (see on_reply)
+        return ()
 
     def end(self, cid: int, slot: Pending) -> None:
         """Stop waiting for ``cid``; the callee is told to stop if it may still be running."""
@@ -145,6 +194,8 @@ class Calls:
         else:
             assert type(frame) is Error
             slot.error = raised_error(frame, self._conn.remote.get("process", ""))
+            if (stack := cancelled_stack(frame)) is not None:
+                slot.value = stack  # the answer to our CANCEL: read by _cancel
         slot.done = True
         self.waits.wake(slot)
 

@@ -29,6 +29,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any, Protocol
 
 import anyio
@@ -57,6 +58,7 @@ from hubcore.protocol import (
 from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
+from hubcore.rpc._chain import SERVING
 from hubcore.rpc._outbox import Outbox
 from hubcore.rpc._outcome import closed_error, goodbye_reason, not_taken
 from hubcore.rpc._serving import Serving
@@ -208,6 +210,12 @@ class Connection:
         frames = self._decoder.frames()
         if not frames or self.closed:
             return
+        if SERVING.get() is not None:
+            # The reader runs in the context its connection was made in, which may have been
+            # while serving a call (a method's first call to a peer): the frames it handles
+            # (calls without a deadline, events) are no part of that call. Once is enough:
+            # the reader's context is its own from then on.
+            SERVING.set(None)
         outbox = self._outbox
         outbox.cork()
         woke = 0
@@ -327,9 +335,23 @@ class Connection:
             return
         cid = frame.id  # the common case, as _take does
         self._taken = max(self._taken, cid)
-        handler.handle_call(
-            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
-        )
+        if frame.left is None and not frame.call_id:
+            handler.handle_call(
+                self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+            )
+        else:
+            self._serve_chained(handler, frame)
+
+    def _serve_chained(self, handler: CallHandler, frame: Call) -> None:
+        """Handle a CALL that is part of a chain: the method, and what it starts, see it
+        (:mod:`hubcore.rpc._chain`)."""
+        token = SERVING.set((frame, monotonic()))
+        try:
+            handler.handle_call(
+                self, frame.id, frame.target, frame.method, frame.args, frame.kwargs, frame.window
+            )
+        finally:
+            SERVING.reset(token)
 
     def _take(self, frame: Call) -> None:
         cid = frame.id
@@ -337,9 +359,7 @@ class Connection:
         if self.handler is None:
             self.send_error(cid, "LookupError", "this connection serves no objects")
             return
-        self.handler.handle_call(
-            self, cid, frame.target, frame.method, frame.args, frame.kwargs, frame.window
-        )
+        self._serve_chained(self.handler, frame)
 
     # -- holding the caller back -----------------------------------------------------------
 
@@ -391,7 +411,7 @@ class Connection:
         for frame in self._held:
             if frame.id == cid:  # never started: forget it
                 self._held.remove(frame)
-                return
+                break
         self.serving.cancel(cid)
 
     async def room_to_write(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from hubcore._errors import PayloadTooLarge, RemoteError, remote_error
+from hubcore._errors import CallTimeout, PayloadTooLarge, RemoteError, remote_error
 from hubcore.protocol import DEFAULT_MAX_FRAME, Error, encode_frame
 
 __all__ = ("encode_error", "error_frame", "exception_frame", "raised_error")
@@ -27,14 +27,16 @@ def error_frame(
     args: tuple[Any, ...] = (),
     base: str = "",
     identity: tuple[str, int] = ("", 0),
+    stack: tuple[str, ...] = (),
 ) -> Error:
     """The ERROR frame for call ``cid``.
 
     :param base: the nearest builtin class of a user exception; the type itself by default.
     :param identity: the process name and instance that raised it.
+    :param stack: where a cancelled method was waiting (the answer to a CANCEL).
     """
     process, instance = identity
-    return Error(cid, type_name, message, tb, args, process, instance, base or type_name)
+    return Error(cid, type_name, message, tb, args, process, instance, base or type_name, stack)
 
 
 def exception_frame(cid: int, exc: Exception, identity: tuple[str, int] = ("", 0)) -> Error:
@@ -50,6 +52,7 @@ def exception_frame(cid: int, exc: Exception, identity: tuple[str, int] = ("", 0
         args=exc.args,
         base=_builtin_base(exc),
         identity=identity,
+        stack=exc.remote_stack if isinstance(exc, CallTimeout) else (),
     )
 
 
@@ -79,6 +82,7 @@ def raised_error(frame: Error, process: str = "") -> RemoteError:
         process=frame.process or process,
         instance=frame.instance,
         args=frame.args,
+        stack=frame.stack,
     )
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from hubcore._errors import CallNotTaken, CallTimeout, ConnectionLost
-from hubcore.protocol import Goodbye
+from hubcore.protocol import CANCELLED, Error, Goodbye
 from hubcore.protocol._codec import Undecodable
 
 __all__ = (
+    "STACK_WAIT",
+    "cancelled_stack",
     "closed_error",
     "goodbye_reason",
     "not_taken",
@@ -28,6 +30,11 @@ __all__ = (
     "result_value",
     "timeout_error",
 )
+
+#: Seconds a call that timed out waits for the callee's answer to its CANCEL (where the
+#: method was waiting). A callee that cannot answer (its loop is blocked, or it is older)
+#: costs the caller this much more than its timeout.
+STACK_WAIT = 0.25
 
 
 def result_value(value: Any, what: str) -> Any:
@@ -55,9 +62,19 @@ def closed_error(label: str, close_reason: str) -> ConnectionLost:
     return ConnectionLost(f"connection to {label} closed: {close_reason}")
 
 
-def timeout_error(what: str, timeout: float | None) -> CallTimeout:
-    """The error of a call that got no answer within ``timeout`` (CANCEL was sent)."""
-    return CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
+def timeout_error(what: str, timeout: float | None, stack: tuple[str, ...] = ()) -> CallTimeout:
+    """The error of a call that got no answer within ``timeout`` (CANCEL was sent).
+
+    :param stack: where the callee's method was waiting, from its answer to the CANCEL.
+    """
+    error = CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
+    error.call, error.remote_stack = what, stack
+    return error
+
+
+def cancelled_stack(frame: Error) -> tuple[str, ...] | None:
+    """The stack that an ERROR answering a CANCEL carries; None for any other ERROR."""
+    return frame.stack if frame.type_name == CANCELLED else None
 
 
 def goodbye_reason(frame: Goodbye) -> str | None:

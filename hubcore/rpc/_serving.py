@@ -10,6 +10,11 @@ At most :data:`MAX_SERVING` such calls (streams not counted: they have their own
 at once per connection: :meth:`Serving.has_room` says whether another may start, and the
 connection holds back the CALLs that may not (and stops reading) until one ends.
 
+A CANCEL is answered with an ERROR of type ``$cancelled`` whose ``stack`` says where the
+method was waiting, taken before its task is cancelled (:mod:`hubcore.rpc._stacks`): the
+caller that timed out waits for it briefly and shows it. A call that runs in no task (it
+ended, or was held back) gets the answer with no stack; a stream's CANCEL gets none.
+
 Invariant: every task in ``_running`` ends before the connection's ``run`` returns
 (:meth:`Serving.finished`).
 """
@@ -25,8 +30,9 @@ import anyio
 import anyio.abc
 
 from hubcore._errors import PayloadTooLarge
-from hubcore.protocol import Result, StreamItem
+from hubcore.protocol import CANCELLED, Result, StreamItem
 from hubcore.rpc._error_frames import encode_error, error_frame, exception_frame
+from hubcore.rpc._stacks import coroutine_stack
 from hubcore.rpc._streams import Credits
 
 if TYPE_CHECKING:
@@ -40,6 +46,23 @@ log = logging.getLogger("hubcore.rpc")
 MAX_SERVING = 256
 
 
+class _TrioCall:
+    """A served call's task on trio: its cancel scope, and the coroutine it awaits (for the
+    stack), with the two methods of an asyncio task that :class:`Serving` uses."""
+
+    __slots__ = ("coro", "scope")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.coro: Any = None
+
+    def cancel(self) -> None:
+        self.scope.cancel()
+
+    def get_coro(self) -> Any:
+        return self.coro
+
+
 class Serving:
     """The calls ``conn`` serves: running tasks by call id, replies, stream credits.
 
@@ -49,7 +72,8 @@ class Serving:
     def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop | None) -> None:
         self._conn = conn
         self._loop = loop
-        self._running: dict[int, anyio.CancelScope | asyncio.Task[None]] = {}
+        self._running: dict[int, _TrioCall | asyncio.Task[None]] = {}
+        self._streams: set[int] = set()  # the ids in _running that serve streams
         self._credits = Credits()
         self.busy = 0  # calls (not streams) running in tasks
         self.limit = MAX_SERVING
@@ -67,12 +91,13 @@ class Serving:
         :param counted: a call (not a stream): it counts towards :attr:`limit`.
         """
         self.busy += counted
+        if not counted:
+            self._streams.add(cid)
         if self._loop is not None:
             self._running[cid] = self._loop.create_task(self._serve_task(cid, fn, counted))
             return
-        scope = anyio.CancelScope()
-        self._running[cid] = scope
-        tg.start_soon(self._serve_one, cid, scope, fn, counted)
+        call = self._running[cid] = _TrioCall()
+        tg.start_soon(self._serve_one, cid, call, fn, counted)
 
     async def _serve_task(self, cid: int, fn: Callable[[], Awaitable[None]], counted: bool) -> None:
         try:
@@ -85,6 +110,8 @@ class Serving:
     def _ended(self, cid: int, counted: bool) -> None:
         self._running.pop(cid, None)
         self._credits.forget(cid)
+        if not counted:
+            self._streams.discard(cid)
         if counted:
             self.busy -= 1
             self._conn.room_freed()
@@ -96,17 +123,27 @@ class Serving:
             await asyncio.wait(tasks)
 
     async def _serve_one(
-        self, cid: int, scope: anyio.CancelScope, fn: Callable[[], Awaitable[None]], counted: bool
+        self, cid: int, call: _TrioCall, fn: Callable[[], Awaitable[None]], counted: bool
     ) -> None:
         try:
-            with scope:
-                await fn()
+            with call.scope:
+                call.coro = fn()
+                await call.coro
         finally:
             self._ended(cid, counted)
 
     def cancel(self, cid: int) -> None:
-        """The caller sent CANCEL: stop ``cid`` if it runs in a task."""
+        """The caller sent CANCEL: stop ``cid`` if it runs in a task, and tell the caller
+        where it was waiting; nothing, if it had ended (the caller then stops waiting for
+        the answer at once). A stream's CANCEL gets no answer: nobody waits for it."""
         running = self._running.get(cid)
+        if running is not None and cid in self._streams:
+            running.cancel()
+            return
+        stack = () if running is None else coroutine_stack(running.get_coro())
+        conn = self._conn
+        frame = error_frame(cid, CANCELLED, "", identity=conn.identity, stack=stack)
+        conn.write(encode_error(frame, max_size=conn.max_frame))
         if running is not None:
             running.cancel()
 

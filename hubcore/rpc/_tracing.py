@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import anyio
 
 from hubcore._errors import _builtin_exception
+from hubcore.rpc._chain import SERVING, parent_id
 
 __all__ = ("CallRecord", "Fault", "Tracer", "summarise")
 
@@ -118,10 +119,14 @@ class Tracer:
     ) -> str:
         """Note a call being made, until :meth:`record` ends it; return its id.
 
+        :param parent: the id of the call it is made for; by default, the one being served
+            here (:mod:`hubcore.rpc._chain`), if its caller sent its id.
         :param callee: where the call goes, filled in by the caller as it picks an instance
             (read when the call is looked at, so it names the instance tried last).
         """
         call_id = self.new_call_id()
+        if not parent:
+            parent = parent_id(SERVING.get())
         args, kwargs = call
         self._pending[call_id] = _Pending(
             target, method, (args, kwargs or {}), callee, time.perf_counter(), parent
@@ -142,8 +147,10 @@ class Tracer:
         parent: str = "",
     ) -> None:
         """Add one finished call (``started`` is its ``time.perf_counter()``); it is no longer
-        in flight."""
-        self._pending.pop(call_id, None)
+        in flight. Its ``parent`` is the one given to :meth:`begin` unless given here."""
+        pending = self._pending.pop(call_id, None)
+        if not parent and pending is not None:
+            parent = pending.parent
         text = repr(summarise(detail))[:200]
         self.records.append(
             self._record(callee, (target, method), call, (outcome, text), started, call_id, parent)

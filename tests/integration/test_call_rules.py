@@ -60,6 +60,8 @@ async def test_a_plain_method_runs_to_its_end_after_the_caller_timed_out(spawn, 
     started = anyio.current_time()
     with pytest.raises(hubcore.CallTimeout):
         await proxy.block.with_timeout(0.2)(-5, 1.0)
-    assert anyio.current_time() - started < 0.6  # the caller did not wait for the method
+    # The caller did not wait for the method (1 s): its timeout (0.2 s), then the 0.25 s it
+    # waits for an answer to its CANCEL, which the blocked callee cannot give.
+    assert anyio.current_time() - started < 0.9
     assert await proxy.order() == [-5]  # it ran to its end all the same
     assert anyio.current_time() - started >= 1.0  # and nothing else ran meanwhile

@@ -152,11 +152,27 @@ WIRE = {
         Call(8, "logs", "tail", ["app.log"], {}, 16),
         [10, 8, "logs", "tail", ["app.log"], {}, 16],
     ),
+    "CALL with a deadline": (
+        Call(9, "web", "snapshot", [], {}, 0, 3.0),
+        [10, 9, "web", "snapshot", [], {}, 0, 3.0],
+    ),
+    "CALL of a chain": (
+        Call(9, "page", "take", [], {}, 0, 2.5, 3.0),
+        [10, 9, "page", "take", [], {}, 0, 2.5, 3.0],
+    ),
+    "CALL with its id in the caller's record": (
+        Call(9, "page", "take", [], {}, 0, 2.5, None, "pytest.0/7:1"),
+        [10, 9, "page", "take", [], {}, 0, 2.5, None, "pytest.0/7:1"],
+    ),
     "RESULT": (Result(7, "Hello, Ada!"), [11, 7, "Hello, Ada!"]),
     "RESULT of None": (Result(7), [11, 7, None]),
     "ERROR": (
         Error(7, "PageError", "no page", "Traceback...", ("p",), "web", 1, "ValueError"),
         [12, 7, "PageError", "no page", "Traceback...", ["p"], "web", 1, "ValueError"],
+    ),
+    "ERROR that answers a CANCEL": (
+        Error(7, "$cancelled", "", "", (), "web", 0, "", ("kv.py:14 in slow: `await x`",)),
+        [12, 7, "$cancelled", "", "", [], "web", 0, "", ["kv.py:14 in slow: `await x`"]],
     ),
     "ERROR of a refused handshake": (
         Error(0, "AuthenticationFailed", "wrong token"),
@@ -235,7 +251,7 @@ def test_frames_absent_appended_fields_take_their_defaults(wire: list[Any], fram
 
 @pytest.mark.parametrize(("frame", "wire"), WIRE.values(), ids=WIRE.keys())
 def test_frames_fields_a_newer_peer_appended_are_ignored(frame: Frame, wire: list[Any]) -> None:
-    padded = wire + [None] * (9 - len(wire)) + ["from the future", {"x": 1}]
+    padded = wire + [None] * (11 - len(wire)) + ["from the future", {"x": 1}]
     (decoded,) = FrameDecoder().feed(_raw_frame(padded))
     assert type(decoded) is type(frame)
     assert decoded == frame
@@ -413,6 +429,13 @@ BAD_CALLS = {
     "keys": ([10, 7, "t", "m", [], {1: 2}], "kwargs keys must be strings"),
     "window type": ([10, 7, "t", "m", [], {}, "16"], "window must be an integer, got str"),
     "negative window": ([10, 7, "t", "m", [], {}, -1], "window must not be negative"),
+    "left type": ([10, 7, "t", "m", [], {}, 0, "3"], "left must be a number of seconds, got str"),
+    "negative left": ([10, 7, "t", "m", [], {}, 0, -1.0], "left must not be negative"),
+    "budget type": (
+        [10, 7, "t", "m", [], {}, 0, 1, True],
+        "budget must be a number of seconds, got bool",
+    ),
+    "call id type": ([10, 7, "t", "m", [], {}, 0, 1, 2, 3], "call_id must be a string, got int"),
 }
 
 

@@ -10,7 +10,16 @@ import anyio
 import pytest
 
 from hubcore._errors import CallNotTaken, ConnectionLost
-from hubcore.protocol import Call, Cancel, FrameDecoder, Incoming, Result, encode_frame
+from hubcore.protocol import (
+    CANCELLED,
+    Call,
+    Cancel,
+    Error,
+    FrameDecoder,
+    Incoming,
+    Result,
+    encode_frame,
+)
 from hubcore.rpc import Connection, Dispatcher
 from hubcore.transport.memory import memory_stream_pair
 from tests.conftest import ANYIO_BACKENDS
@@ -99,7 +108,8 @@ async def test_holding_plain_calls_are_not_held_back_by_running_ones(pair: Pair)
 
 
 async def test_holding_a_held_call_cancelled_before_it_started_never_runs() -> None:
-    """The CANCEL of a held call, read with it: the call is forgotten, and never runs."""
+    """The CANCEL of a held call, read with it: the call is forgotten, and never runs; the
+    CANCEL's answer (``$cancelled``) has no stack, since nothing of the call ran."""
     ours, theirs = memory_stream_pair(write_nowait=on_asyncio())
     svc, dispatcher = Waiter(), Dispatcher()
     dispatcher.add("svc", svc)
@@ -116,11 +126,13 @@ async def test_holding_a_held_call_cancelled_before_it_started_never_runs() -> N
         svc.release.set()
         replies: list[Incoming] = []
         with anyio.fail_after(WAIT):
-            while len(replies) < 3:
+            while len(replies) < 4:
                 replies += decoder.feed(await ours.receive())
         tg.cancel_scope.cancel()
     assert sorted(svc.started) == [1, 2, 4]  # 3 never ran (trio may start 1 and 2 either way)
     assert sorted(r.id for r in replies if isinstance(r, Result)) == [1, 2, 4]
+    (answer,) = [r for r in replies if isinstance(r, Error)]
+    assert (answer.id, answer.type_name, answer.stack) == (3, CANCELLED, ())
 
 
 async def test_holding_a_callee_that_leaves_did_not_take_its_held_calls(pair: Pair) -> None:

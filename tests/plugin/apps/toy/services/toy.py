@@ -44,3 +44,7 @@ class Caller(hubcore.Service):
 
     async def bump(self) -> dict[str, int]:
         return {"count": await self.counter.increment(), "via": os.getpid()}
+
+    async def relay_wait(self, seconds: float) -> None:
+        """Wait for the counter's ``wait``: the middle of a chain the test starts."""
+        await self.counter.wait(seconds)
