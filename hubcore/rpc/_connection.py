@@ -30,7 +30,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -38,20 +38,13 @@ import anyio.abc
 from hubcore._errors import ConnectionLost, ProtocolError, reason
 from hubcore.protocol import (
     DEFAULT_MAX_FRAME,
-    BadCall,
     Call,
-    Cancel,
-    Error,
     Event,
     Frame,
     FrameDecoder,
     Goodbye,
     Incoming,
-    Ping,
-    Pong,
     Result,
-    StreamCredit,
-    StreamEnd,
     StreamItem,
     encode_frame,
 )
@@ -59,8 +52,11 @@ from hubcore.protocol._bulk import has_large
 from hubcore.protocol._framing import encode_parts
 from hubcore.rpc._calls import Calls
 from hubcore.rpc._chain import SERVING
+from hubcore.rpc._handler import CallHandler
+from hubcore.rpc._holding import Holding
 from hubcore.rpc._outbox import Outbox
-from hubcore.rpc._outcome import closed_error, goodbye_reason, not_taken
+from hubcore.rpc._outcome import closed_error, not_taken
+from hubcore.rpc._routing import route_other
 from hubcore.rpc._serving import Serving
 from hubcore.rpc._streams import STREAM_WINDOW, RemoteStream
 from hubcore.rpc._waiting import AsyncioWaiting, TrioWaiting, for_running_loop
@@ -89,23 +85,6 @@ class _Receiver:
     def buffer_updated(self, nbytes: int) -> None:
         self._decoder.buffer_updated(nbytes)
         self._received()
-
-
-class CallHandler(Protocol):
-    """The serving side of a connection (published objects, or the hub)."""
-
-    def handle_call(
-        self,
-        conn: Connection,
-        cid: int,
-        target: str,
-        method: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        window: int,
-    ) -> None: ...
-
-    def connection_closed(self, conn: Connection) -> None: ...
 
 
 class Connection:
@@ -148,8 +127,7 @@ class Connection:
         self.serving = Serving(self, self._loop)
         self._outbox = Outbox(stream)
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
-        self._held: deque[Call] = deque()  # CALLs held back while serving is full
-        self._draining = False  # a task waits for the outbox to drain, to take held calls
+        self._holding = Holding(self)  # CALLs held back while serving is full
         self._leaving = False
         self._finished = anyio.Event()
         self._failure: BaseException | None = None
@@ -263,7 +241,7 @@ class Connection:
             return
         self.write(encode_frame(Goodbye(None, self._taken)))  # no reason, the last call taken
         self._leaving = True
-        self._held.clear()  # never taken: the GOODBYE tells their callers to send them again
+        self._holding.held.clear()  # never taken: the GOODBYE has their callers send them again
         # Close the way TCP does: our EOF after GOODBYE, then the peer's EOF ends our reader.
         # Cancelling a reader in the middle of a receive instead loses data and, on asyncio,
         # makes the loop log InvalidStateError for the abandoned wait.
@@ -284,7 +262,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        self._held.clear()
+        self._holding.held.clear()
         self.calls.lose_all()
         self._waiting.close()
         self.serving.close()
@@ -320,20 +298,20 @@ class Connection:
             elif type(frame) is Call:
                 self._on_call(frame)
             else:
-                self._on_other(frame)
+                route_other(self, frame)
         return results
 
     def _on_call(self, frame: Call) -> None:
         if self._leaving:
             return  # crossed our GOODBYE, which told the caller it was not taken
         handler = self.handler
-        if handler is None or self._held or not self._may_take():
+        if handler is None or self._holding.held or not self._holding.may_take():
             if handler is not None:
-                self._hold(frame)
+                self._holding.hold(frame)
             else:
-                self._take(frame)
+                self.take(frame)
             return
-        cid = frame.id  # the common case, as _take does
+        cid = frame.id  # the common case, as take does
         self._taken = max(self._taken, cid)
         if frame.left is None and not frame.call_id:
             handler.handle_call(
@@ -353,7 +331,8 @@ class Connection:
         finally:
             SERVING.reset(token)
 
-    def _take(self, frame: Call) -> None:
+    def take(self, frame: Call) -> None:
+        """Serve a CALL now (one that was held, or one on a connection without a handler)."""
         cid = frame.id
         self._taken = max(self._taken, cid)
         if self.handler is None:
@@ -361,111 +340,20 @@ class Connection:
             return
         self._serve_chained(self.handler, frame)
 
-    # -- holding the caller back -----------------------------------------------------------
-
-    def _may_take(self) -> bool:
-        """Whether a CALL may be served now: fewer calls run in tasks than the bound, and our
-        replies are not piling up (unless we wait for replies ourselves: then we must read)."""
-        serving = self.serving
-        if serving.busy >= serving.limit:
-            return False
-        return not self._outbox.writing_paused or self.calls.in_flight
-
-    def _hold(self, frame: Call) -> None:
-        """Keep a CALL for later, and stop reading: the kernel's buffers fill, and the caller's
-        writes wait. Held calls were not taken (a GOODBYE says so)."""
-        if not self._held:
-            self._stream.pause_reading()
-        self._held.append(frame)
-        self._drain_then_take()
-
-    def _drain_then_take(self) -> None:
-        if self.serving.has_room() and not self._draining and self._tg is not None:
-            self._draining = True  # held for our replies: take calls again once they left
-            self._tg.start_soon(self._take_when_drained)
-
-    async def _take_when_drained(self) -> None:
-        try:
-            await self._outbox.drain()
-        finally:
-            self._draining = False
-        self.room_freed()
+    # -- holding the caller back (:mod:`hubcore.rpc._holding`) ---------------------------
 
     def room_freed(self) -> None:
         """A served call ended, or the replies drained: take the held calls that fit now."""
-        if not self._held or self.closed:
-            return
-        outbox = self._outbox
-        outbox.cork()
-        try:
-            while self._held and self._may_take():
-                self._take(self._held.popleft())
-        finally:
-            outbox.uncork()
-        if not self._held:
-            self._stream.resume_reading()
-        else:
-            self._drain_then_take()
+        self._holding.room_freed()
 
-    def _cancel(self, cid: int) -> None:
-        for frame in self._held:
-            if frame.id == cid:  # never started: forget it
-                self._held.remove(frame)
-                break
+    def cancel_served(self, cid: int) -> None:
+        """The caller's CANCEL for ``cid``: forget it if held, else cancel it if running."""
+        self._holding.forget(cid)
         self.serving.cancel(cid)
 
     async def room_to_write(self) -> None:
         """Wait while more than the high-water mark of our writes waits to be sent."""
         await self._outbox.drain()
-
-    def _on_bad_call(self, frame: BadCall) -> None:
-        # The frame decoded and its id is valid: fail this call only, not the connection
-        # and every other call in flight on it.
-        log.warning(
-            "%s: malformed CALL %d answered with an error: %s", self.label, frame.id, frame.reason
-        )
-        self.send_error(frame.id, "TypeError", f"malformed CALL frame: {frame.reason}")
-
-    def _on_other(self, frame: Incoming) -> None:
-        match frame:
-            case Error():
-                self.calls.on_reply(frame)
-            case StreamItem() | StreamEnd():
-                self.calls.on_stream(frame)
-            case Cancel():
-                self._cancel(frame.id)
-            case StreamCredit():
-                self.serving.add_credit(frame.id, frame.items)
-            case Event():
-                self._dispatch_event(frame)
-            case Ping():
-                self.send_frame(Pong(frame.id))
-            case Goodbye():
-                self._on_goodbye(frame)
-            case BadCall():
-                self._on_bad_call(frame)
-            case Pong():
-                pass
-            case _:
-                kind = frame.KIND
-                raise ProtocolError(
-                    f"unexpected frame kind {int(kind)} ({kind.name}) after the handshake"
-                )
-
-    def _on_goodbye(self, frame: Goodbye) -> None:
-        self.goodbye = True
-        if (why := goodbye_reason(frame)) is not None:
-            self.close_reason = why
-        if frame.last_taken is not None:
-            self.remote_took = frame.last_taken
-
-    def _dispatch_event(self, frame: Event) -> None:
-        if self.on_event is None:
-            return
-        try:
-            self.on_event(frame)
-        except Exception:
-            log.exception("%s: an event callback raised", self.label)
 
     # -- calling ---------------------------------------------------------------------------
 
