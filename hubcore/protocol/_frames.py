@@ -12,18 +12,31 @@ defaults where older code sent it that way, so the bytes on the wire are what th
 were. Receivers ignore fields they do not know. Never ``repr()`` a received value in an error:
 deep nesting makes repr itself blow the stack.
 
-The classes are frozen for the type checker but plain slots dataclasses at run time: a frozen
-dataclass's ``__init__`` sets each field through ``object.__setattr__`` and costs about four
-times as much, on every frame of the call path (``python -m bench.frames --forms``).
+The kind numbers and the class decorator are in :mod:`._kinds`, the handshake's frames in
+:mod:`._handshake_frames` (re-exported here).
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar
 
 from hubcore.protocol._fields import appended, malformed, required, trimmed
+from hubcore.protocol._handshake_frames import Auth, Challenge, Hello, Welcome
+from hubcore.protocol._kinds import (
+    _CALL,
+    _CANCEL,
+    _ERROR,
+    _EVENT,
+    _GOODBYE,
+    _PING,
+    _PONG,
+    _RESULT,
+    _STREAM_CREDIT,
+    _STREAM_END,
+    _STREAM_ITEM,
+    Kind,
+    frame_class,
+)
 
 __all__ = (
     "Auth",
@@ -46,121 +59,10 @@ __all__ = (
 )
 
 
-class Kind(enum.IntEnum):
-    """Frame kinds. Numbers are part of the wire format and never change."""
-
-    HELLO = 1
-    CHALLENGE = 2
-    AUTH = 3
-    WELCOME = 4
-    CALL = 10
-    RESULT = 11
-    ERROR = 12
-    CANCEL = 13
-    STREAM_ITEM = 14
-    STREAM_END = 15
-    STREAM_CREDIT = 16
-    EVENT = 17
-    PING = 18
-    PONG = 19
-    GOODBYE = 20
-
-
-# Plain ints on the wire: the codec's strict types send an IntEnum through its slow path.
-_HELLO, _CHALLENGE, _AUTH, _WELCOME = 1, 2, 3, 4
-_CALL, _RESULT, _ERROR, _CANCEL = 10, 11, 12, 13
-_STREAM_ITEM, _STREAM_END, _STREAM_CREDIT = 14, 15, 16
-_EVENT, _PING, _PONG, _GOODBYE = 17, 18, 19, 20
-
-_C = TypeVar("_C")
-
-
-@dataclass_transform(frozen_default=True)
-def _frame(cls: type[_C]) -> type[_C]:
-    return dataclass(slots=True)(cls)
-
-
-# -- the handshake --------------------------------------------------------------------------
-
-
-@_frame
-class Hello:
-    """HELLO: the client opens the handshake with its nonce and who it is."""
-
-    KIND: ClassVar[Kind] = Kind.HELLO
-    version: int
-    nonce: bytes
-    info: dict[str, Any]
-
-    def to_wire(self) -> list[Any]:
-        return [_HELLO, 0, self.version, self.nonce, self.info]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Hello:
-        k = Kind.HELLO
-        return cls(
-            required(f, 2, k, "version", int), required(f, 3, k, "nonce", bytes), _info(f, 4, k)
-        )
-
-
-@_frame
-class Challenge:
-    """CHALLENGE: the server's nonce and its proof over the client's nonce."""
-
-    KIND: ClassVar[Kind] = Kind.CHALLENGE
-    nonce: bytes
-    proof: bytes
-    info: dict[str, Any]
-
-    def to_wire(self) -> list[Any]:
-        return [_CHALLENGE, 0, self.nonce, self.proof, self.info]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Challenge:
-        k = Kind.CHALLENGE
-        nonce, proof = required(f, 2, k, "nonce", bytes), required(f, 3, k, "proof", bytes)
-        return cls(nonce, proof, _info(f, 4, k))
-
-
-@_frame
-class Auth:
-    """AUTH: the client's proof over the server's nonce."""
-
-    KIND: ClassVar[Kind] = Kind.AUTH
-    proof: bytes
-
-    def to_wire(self) -> list[Any]:
-        return [_AUTH, 0, self.proof]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Auth:
-        return cls(required(f, 2, Kind.AUTH, "proof", bytes))
-
-
-@_frame
-class Welcome:
-    """WELCOME: the server accepted the client (``info`` is empty today)."""
-
-    KIND: ClassVar[Kind] = Kind.WELCOME
-    info: dict[str, Any]
-
-    def to_wire(self) -> list[Any]:
-        return [_WELCOME, 0, self.info]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Welcome:
-        return cls(_info(f, 2, Kind.WELCOME))
-
-
-def _info(f: list[Any], i: int, kind: Kind) -> dict[str, Any]:
-    info: dict[str, Any] = required(f, i, kind, "info", dict)
-    return info
-
-
 # -- calls ----------------------------------------------------------------------------------
 
 
-@_frame
+@frame_class
 class Call:
     """CALL: run ``target.method(*args, **kwargs)`` on the other end.
 
@@ -258,7 +160,7 @@ def _chain_fields(f: list[Any], cid: int) -> tuple[float | None, float | None, s
     return left, budget, call_id or ""
 
 
-@_frame
+@frame_class
 class BadCall:
     """A CALL whose id is valid but whose fields are not: answered with an ERROR for that id.
 
@@ -271,7 +173,7 @@ class BadCall:
     reason: str
 
 
-@_frame
+@frame_class
 class Result:
     """RESULT: the value a call returned."""
 
@@ -287,7 +189,7 @@ class Result:
         return cls(f[1], f[2] if len(f) > 2 else None)
 
 
-@_frame
+@frame_class
 class Error:
     """ERROR: what a call raised (or, with id 0, why the handshake was refused).
 
@@ -342,7 +244,7 @@ def _stack(lines: list[Any] | tuple[()]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-@_frame
+@frame_class
 class Cancel:
     """CANCEL: the caller stopped waiting; the callee cancels the running method."""
 
@@ -360,7 +262,7 @@ class Cancel:
 # -- streams --------------------------------------------------------------------------------
 
 
-@_frame
+@frame_class
 class StreamItem:
     """STREAM_ITEM: one item of an async-generator method."""
 
@@ -376,7 +278,7 @@ class StreamItem:
         return cls(f[1], f[2] if len(f) > 2 else None)
 
 
-@_frame
+@frame_class
 class StreamEnd:
     """STREAM_END: the generator finished."""
 
@@ -391,7 +293,7 @@ class StreamEnd:
         return cls(f[1])
 
 
-@_frame
+@frame_class
 class StreamCredit:
     """STREAM_CREDIT: the consumer took ``items`` more items; the producer may send as many."""
 
@@ -413,7 +315,7 @@ class StreamCredit:
 # -- events and the rest ------------------------------------------------------------------
 
 
-@_frame
+@frame_class
 class Event:
     """EVENT: ``source`` (a published name, or ``$hub``) emitted ``name`` with ``data``."""
 
@@ -439,7 +341,7 @@ class Event:
         )
 
 
-@_frame
+@frame_class
 class Ping:
     """PING: answered with a PONG of the same id."""
 
@@ -454,7 +356,7 @@ class Ping:
         return cls(f[1])
 
 
-@_frame
+@frame_class
 class Pong:
     """PONG: the answer to the PING of the same id."""
 
@@ -469,7 +371,7 @@ class Pong:
         return cls(f[1])
 
 
-@_frame
+@frame_class
 class Goodbye:
     """GOODBYE: this end closes on purpose.
 
