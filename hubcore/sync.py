@@ -14,23 +14,23 @@ rules as the async call.
 
 from __future__ import annotations
 
-import atexit
 import os
-import threading
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator
 from functools import partial
 from types import TracebackType
 from typing import Any
-
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from hubcore._directory import ObjectInfo
 from hubcore.client import _api, _proxy_ops
 from hubcore.client._blocking import BlockingCalls
 from hubcore.client._client import Client as AsyncClient
 from hubcore.client._client import Publication as AsyncPublication
+from hubcore.client._portal import before_stop, lock
+from hubcore.client._portal import call_kw as _call_kw
+from hubcore.client._portal import in_portal_thread as _in_portal_thread
+from hubcore.client._portal import portal as portal  # used by pytest_hub and tests
+from hubcore.client._portal import run as _run
 from hubcore.client._proxy import IS_A_STREAM
 from hubcore.client._proxy import Proxy as AsyncProxy
 from hubcore.client._rules import check_method
@@ -38,7 +38,6 @@ from hubcore.client._subscriptions import ObjectEvent
 from hubcore.client._subscriptions import Subscription as AsyncSubscription
 from hubcore.protocol import DEFAULT_MAX_FRAME, GET_PROPERTY
 from hubcore.rpc import Tracer
-from hubcore.rpc._chain import SERVING
 
 __all__ = (
     "Client",
@@ -58,42 +57,20 @@ __all__ = (
     "with_timeout",
 )
 
-_lock = threading.RLock()  # default_client() holds it while connect() asks for the portal
-_portal: BlockingPortal | None = None
-_portal_cm: AbstractContextManager[BlockingPortal] | None = None
 _default: Client | None = None
-
-
-def portal() -> BlockingPortal:
-    """The shared portal thread, started on first use and stopped at exit."""
-    global _portal, _portal_cm
-    with _lock:
-        if _portal is None:
-            _portal_cm = start_blocking_portal(backend="asyncio")
-            _portal = _portal_cm.__enter__()
-            _remember_portal_thread(_portal)
-            atexit.register(_stop_portal)
-        return _portal
-
-
-_portal_thread: int | None = None  # its ident
 # The blocking calls of each client, for the proxies made from it (hubcore.sync.Proxy(p)).
 _blocking: weakref.WeakKeyDictionary[object, BlockingCalls] = weakref.WeakKeyDictionary()
 
 
-def _remember_portal_thread(p: BlockingPortal) -> None:
-    global _portal_thread
-    _portal_thread = p.call(threading.get_ident)
-
-
-def _stop_portal() -> None:
-    global _portal, _portal_cm, _default
+def _close_default() -> None:
+    """At exit, before the portal stops: the default client says goodbye through it."""
+    global _default
     if _default is not None:
         _default.close()
         _default = None
-    if _portal_cm is not None:
-        _portal_cm.__exit__(None, None, None)
-    _portal = _portal_cm = None
+
+
+before_stop(_close_default)
 
 
 class Client:
@@ -231,7 +208,7 @@ class Proxy:
         if method in info.streams:
             return _iterate(proxy, method, args, kwargs)
         calls = self._calls
-        if calls is None or threading.get_ident() == _portal_thread:
+        if calls is None or _in_portal_thread():
             return _call_kw(proxy._call_traced, method, args, kwargs, None)
         return calls.call(
             proxy._name, method, args, kwargs, instance=proxy._instance, timeout=proxy._timeout
@@ -278,10 +255,6 @@ class Subscription:
         self.close()
 
 
-def _in_portal_thread() -> bool:
-    return threading.get_ident() == _portal_thread
-
-
 def _iterate(
     proxy: AsyncProxy, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Iterator[Any]:
@@ -296,27 +269,11 @@ def _iterate(
         portal().call(stream.aclose)
 
 
-def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``fn()`` in the portal thread's event loop and return its result."""
-    return portal().call(fn)
-
-
 def _blocking_calls(proxy: Proxy) -> BlockingCalls | None:
     """The blocking calls for ``proxy``, or None where its calls must use the portal (a
     proxy of a client that hubcore.sync does not run, or a call from the portal thread,
     which would block the event loop it needs)."""
     return None if _in_portal_thread() else proxy._calls
-
-
-def _call_kw(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    served = SERVING.get()  # the portal's task does not inherit this thread's context
-
-    async def run() -> Any:
-        if served is not None:
-            SERVING.set(served)  # in the task's own context: gone with it
-        return await fn(*args, **kwargs)
-
-    return portal().call(run)
 
 
 def _sync_to_async(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -352,7 +309,7 @@ def connect(
 def default_client() -> Client:
     """The process-wide blocking client, connected from the environment on first use."""
     global _default
-    with _lock:
+    with lock:
         if _default is None or _default._async.closed:
             _default = connect()
         return _default
