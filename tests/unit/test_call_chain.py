@@ -15,17 +15,11 @@ import pytest
 
 from hubcore.protocol import Call
 from hubcore.rpc._chain import MARGIN, SERVING, chain_timeout, chained, deadline, parent_id
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import Pair, connection_pair
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 WAIT = 5.0
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 class Seer:

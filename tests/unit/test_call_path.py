@@ -11,17 +11,11 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import Pair, connection_pair, on_asyncio
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 CALLS = 200
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 @pytest.fixture

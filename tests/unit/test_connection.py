@@ -37,7 +37,6 @@ from hubcore.protocol import (
 )
 from hubcore.rpc import Connection, Dispatcher
 from hubcore.transport.memory import memory_stream_pair
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import Pair, connection_pair, on_asyncio
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
@@ -49,11 +48,6 @@ def _raw_frame(body: Any) -> bytes:
     """A length-prefixed msgpack body, well-formed frame or not."""
     data = msgpack.packb(body)
     return len(data).to_bytes(4, "big") + data
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ The same machines drive the blocking connection, so these tests pin both paths.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import anyio
 import pytest
@@ -27,7 +26,6 @@ from hubcore.protocol import (
 from hubcore.protocol._handshake import ClientHandshake, ServerHandshake
 from hubcore.rpc import _handshake
 from hubcore.transport.memory import MemoryStream, memory_stream_pair
-from tests.conftest import ANYIO_BACKENDS
 
 TOKEN = b"a" * 64
 CLIENT_NONCE = b"c" * NONCE_SIZE
@@ -152,11 +150,6 @@ def test_handshake_machine_takes_no_bytes_once_it_is_finished() -> None:
 
 
 # -- each machine against the async driver of the other side ---------------------------------
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 async def _drive_by_hand(stream: MemoryStream, machine: ClientHandshake | ServerHandshake) -> None:

@@ -22,18 +22,12 @@ from hubcore.protocol import (
 )
 from hubcore.rpc import Connection, Dispatcher
 from hubcore.transport.memory import memory_stream_pair
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import Pair, connection_pair, on_asyncio
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 WAIT = 5.0
 LIMIT = 2
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 class Waiter:

@@ -11,14 +11,8 @@ import pytest
 
 from hubcore import ConnectionLost
 from hubcore.transport.memory import memory_stream_pair
-from tests.conftest import ANYIO_BACKENDS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 async def test_memory_bytes_cross_both_ways_and_arrive_together() -> None:

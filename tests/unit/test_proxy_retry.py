@@ -8,7 +8,6 @@ the test plays the hub, publishing a new generation when the old one is gone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -19,24 +18,11 @@ from hubcore import ConnectionLost, ObjectNotFound, ProcessCrashed
 from hubcore._errors import CallNotTaken
 from hubcore.client._proxy import Proxy
 from hubcore.client._rules import never_ran
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import MemoryClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 WAIT = 5.0
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[MemoryClient]:
-    async with anyio.create_task_group() as tg:
-        yield MemoryClient(tg)
-        tg.cancel_scope.cancel()
 
 
 class Greeter:

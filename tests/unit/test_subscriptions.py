@@ -6,32 +6,16 @@ The publishers are pretend processes over in-memory connections (tests/unit/memo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import anyio
 import pytest
 
 from hubcore.client._subscriptions import ObjectEvent
 from hubcore.protocol import RESTARTED
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import MemoryClient, Publisher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 WAIT = 5.0
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[MemoryClient]:
-    async with anyio.create_task_group() as tg:
-        yield MemoryClient(tg)
-        tg.cancel_scope.cancel()
 
 
 class Clock:

@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
 import hubcore
 from hubcore.cli._trace import TraceRecorder
-from tests.conftest import ANYIO_BACKENDS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 def rec(n: int) -> hubcore.CallRecord:

@@ -14,17 +14,11 @@ import pytest
 import hubcore
 from hubcore import ProcessCrashed
 from hubcore.client._proxy import Proxy
-from tests.conftest import ANYIO_BACKENDS
 from tests.unit.memory_peers import MemoryClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
 WAIT = 5.0
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 @pytest.fixture

@@ -10,14 +10,8 @@ import anyio
 import pytest
 
 from hubcore.rpc._waiting import AsyncioWaiting, TrioWaiting, Waiting, for_running_loop
-from tests.conftest import ANYIO_BACKENDS
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
-
-
-@pytest.fixture(params=ANYIO_BACKENDS)
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 class Slot:
