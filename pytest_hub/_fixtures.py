@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pytest
@@ -35,6 +37,12 @@ class HubSession:
         self.settings = settings
         self.apps: dict[tuple[Path, tuple[tuple[str, str], ...]], HubApp] = {}
         self.closed: list[HubApp] = []
+        #: Apps that failed to boot, with their error: raised again for every later test that
+        #: needs them, as pytest does with a session fixture that failed, rather than booting
+        #: again (and waiting up to the boot timeout) for each.
+        self.failed: dict[
+            tuple[Path, tuple[tuple[str, str], ...]], tuple[BaseException, TracebackType | None]
+        ] = {}
 
     def boot(self, procfile: Path, replace: dict[str, str]) -> HubApp:
         """Boot an app in a fresh private run directory (own free ports: xdist-safe)."""
@@ -48,13 +56,24 @@ class HubSession:
             replace=replace,
             trace=True,
         )
-        return HubApp(app)
+        try:
+            return HubApp(app)
+        except BaseException:
+            shutil.rmtree(rundir.parent, ignore_errors=True)  # the error says what went wrong
+            raise
 
     def shared(self, procfile: Path, replace: dict[str, str]) -> HubApp:
         """The session's app for this procfile and replacements, booted on first use."""
         key = (procfile, tuple(sorted(replace.items())))
+        if key in self.failed:
+            error, traceback = self.failed[key]  # its traceback as first raised, not grown
+            raise error.with_traceback(traceback)
         if key not in self.apps:
-            self.apps[key] = self.boot(procfile, replace)
+            try:
+                self.apps[key] = self.boot(procfile, replace)
+            except Exception as exc:  # BootFailed, TimeoutError, a procfile error...
+                self.failed[key] = (exc, exc.__traceback__)
+                raise
         return self.apps[key]
 
     def close(self) -> None:

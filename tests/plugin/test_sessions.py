@@ -79,6 +79,8 @@ class BadSettings:
         self.ctx = ctx
 
     async def start(self):
+        with open(__file__ + ".starts", "a") as starts:  # one line per boot tried
+            starts.write("start\\n")
         raise ValueError("bad settings: level must be quiet or normal")
 """
 
@@ -101,7 +103,8 @@ def test_boot_failure_reports_the_service_traceback(
     pytester: pytest.Pytester, inner: Inner
 ) -> None:
     """A service whose start() raises fails the tests that need the app with BootFailed and
-    that traceback, in every such test, and stops what it started."""
+    that traceback, in every such test, and stops what it started. The boot is tried once:
+    the later tests get the same error at once, and no run directory is left."""
     procfile = pytester.makepyfile(procfile=BAD_PROCFILE, bad=BAD_SERVICES, test_boot=BOOT_FAILS)
     run = inner.run(procfile=procfile.parent / "procfile.py")
     result = run.result
@@ -123,3 +126,7 @@ def test_boot_failure_reports_the_service_traceback(
         "test_without_the_app": "passed",
     }
     result.assert_outcomes(passed=1, errors=2)
+    starts = (procfile.parent / "bad.py.starts").read_text().splitlines()
+    assert starts == ["start"], f"the boot was tried {len(starts)} times"
+    left = sorted(str(p.relative_to(run.tmpdir)) for p in run.tmpdir.rglob("*"))
+    assert left == [], f"left in the session's TMPDIR: {left}"
