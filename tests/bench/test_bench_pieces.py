@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import _loops, frames
+from bench import _loops, frames, inproc
 from bench.__main__ import failures, parse_only
 from bench._options import positive_int, writable_file
 from bench._plugin import summarise
@@ -170,3 +171,15 @@ def test_frames_bench_times_typed_frames_and_each_form(capsys: pytest.CaptureFix
     assert [line.split(": ")[0].strip() for line in out.splitlines()[1:]] == [
         f"build one CALL as a {form}" for form in frames.FORMS
     ]
+
+
+def test_inproc_bench_times_calls_with_and_without_a_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert inproc.main(["--calls", "50", "--rounds", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pattern = r"(with a timeout|without) +(\d+\.\d\d) us a call \(best of 2 x 50\)"
+    matches = [re.fullmatch(pattern, line) for line in lines]
+    assert all(matches), lines
+    assert [m.group(1) for m in matches if m] == ["with a timeout", "without"]
+    assert all(float(m.group(2)) > 0 for m in matches if m)
