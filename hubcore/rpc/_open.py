@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from hubcore._errors import AuthenticationFailed, ConnectionLost, ProtocolError, reason
-from hubcore.protocol._bulk import FEATURE as BULK_FEATURE
 from hubcore.protocol._bulk import agreed, with_features
 from hubcore.rpc import _handshake
 from hubcore.rpc._connection import CallHandler, Connection
@@ -13,11 +12,7 @@ from hubcore.rpc._handshake import HANDSHAKE_TIMEOUT
 from hubcore.rpc._refusals import RefusalLog
 from hubcore.transport import ByteStream, connect_unix
 
-__all__ = ("FEATURES", "accept_connection", "open_connection")
-
-#: Extensions of the wire format this end speaks, announced in the handshake's info maps
-#: (maps only gain keys: an older end ignores it, and is then sent none of them).
-FEATURES = (BULK_FEATURE,)
+__all__ = ("accept_connection", "open_connection")
 
 
 async def open_connection(
