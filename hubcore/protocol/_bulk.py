@@ -18,6 +18,7 @@ handshake info maps sends BULK frames: an older peer never receives one.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -93,8 +94,9 @@ def split_bulk(
         kwargs = _replaced_values(frame.kwargs, raw, bulk_min)
         if not raw:
             return frame, raw
-        chain = (frame.left, frame.budget, frame.call_id)
-        return Call(frame.id, frame.target, frame.method, args, kwargs, frame.window, *chain), raw
+        return dataclasses.replace(
+            frame, args=args, kwargs=kwargs
+        ), raw  # fields appended later too
     large = _large(frame.value, bulk_min)
     if large is None:
         return frame, raw
