@@ -30,7 +30,7 @@ import anyio
 import anyio.abc
 
 from hubcore._errors import PayloadTooLarge
-from hubcore.protocol import CANCELLED, Result, StreamItem
+from hubcore.protocol import CANCELLED, Error, Result, StreamItem
 from hubcore.rpc._error_frames import encode_error, error_frame, exception_frame
 from hubcore.rpc._stacks import coroutine_stack
 from hubcore.rpc._streams import Credits
@@ -110,11 +110,11 @@ class Serving:
     def _ended(self, cid: int, counted: bool) -> None:
         self._running.pop(cid, None)
         self._credits.forget(cid)
-        if not counted:
-            self._streams.discard(cid)
         if counted:
             self.busy -= 1
             self._conn.room_freed()
+        else:
+            self._streams.discard(cid)
 
     async def finished(self) -> None:
         """Wait until every served call's task has ended (after :meth:`close` cancelled them)."""
@@ -141,9 +141,9 @@ class Serving:
             running.cancel()
             return
         stack = () if running is None else coroutine_stack(running.get_coro())
-        conn = self._conn
-        frame = error_frame(cid, CANCELLED, "", identity=conn.identity, stack=stack)
-        conn.write(encode_error(frame, max_size=conn.max_frame))
+        self._write_error(
+            error_frame(cid, CANCELLED, "", identity=self._conn.identity, stack=stack)
+        )
         if running is not None:
             running.cancel()
 
@@ -170,16 +170,17 @@ class Serving:
         base: str = "",
     ) -> None:
         """Reply with an error (``args`` are kept only if they can be encoded)."""
-        conn = self._conn
-        frame = error_frame(
-            cid, type_name, message, tb=tb, args=args, base=base, identity=conn.identity
+        identity = self._conn.identity
+        self._write_error(
+            error_frame(cid, type_name, message, tb=tb, args=args, base=base, identity=identity)
         )
-        conn.write(encode_error(frame, max_size=conn.max_frame))
 
     def send_exception(self, cid: int, exc: Exception) -> None:
         """Reply with a raised exception, its traceback text included."""
-        conn = self._conn
-        conn.write(encode_error(exception_frame(cid, exc, conn.identity), max_size=conn.max_frame))
+        self._write_error(exception_frame(cid, exc, self._conn.identity))
+
+    def _write_error(self, frame: Error) -> None:
+        self._conn.write(encode_error(frame, max_size=self._conn.max_frame))
 
     def add_credit(self, cid: int, items: int) -> None:
         """The consumer of stream ``cid`` took ``items`` more (ignored once it ended)."""
