@@ -271,6 +271,27 @@ class AsyncioStream:
             data = memoryview(data)
         self._transport.write(data)
 
+    def write_aside(self, data: bytes) -> bytes | None:
+        """Send ``data`` from another thread, while the loop's thread is held in a callback
+        that writes nothing (see :mod:`hubcore.rpc._watchdog`); only if nothing else waits to
+        be sent, so that it follows whole writes.
+
+        :return: what the socket did not take, which the loop's thread must write first
+            (:meth:`write_nowait`) once it is back; None if nothing was sent.
+        """
+        transport, direct = self._transport, self._direct
+        if self._closed or transport.is_closing() or transport.get_write_buffer_size():
+            return None
+        if (direct is not None and direct.queued) or self._sock is None:
+            return None
+        try:
+            sent = os.write(self._sock.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return None  # gone: the loop's reader finds out
+        return data[sent:]
+
     async def send(self, data: bytes) -> None:
         if self._closed or self._transport.is_closing():
             raise ConnectionLost("send failed: the connection is closed")

@@ -165,6 +165,24 @@ class UnixStream:
             self.writing_paused = True
         self._wake.set()
 
+    def write_aside(self, data: bytes) -> bytes | None:
+        """Send ``data`` from another thread, while trio's thread is held in a task step that
+        writes nothing (see :mod:`hubcore.rpc._watchdog`); only if nothing waits in the queue,
+        so that it follows whole writes.
+
+        :return: what the socket did not take, which trio's thread must write first
+            (:meth:`write_nowait`) once it is back; None if nothing was sent.
+        """
+        if self._failed is not None or self._queue:
+            return None
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return None  # gone: the reader finds out
+        return data[sent:]
+
     def _fail(self, exc: OSError) -> None:
         self._failed = exc
         self._queue.clear()
