@@ -113,13 +113,16 @@ class CallTimeout(HubError, TimeoutError):
     """A call, lookup or boot step did not finish within its timeout.
 
     For a call, the callee's running method has been sent a CANCEL. ``call`` is the call that
-    timed out (``"kv.slow"``) and ``remote_stack`` where its coroutine method was waiting on
-    the callee when it was cancelled: ``path:line in function: `code``` lines, innermost last
-    (empty if the callee did not say: a plain method, or an older callee).
+    timed out (``"kv.slow"``) and ``remote_stack`` where its method was on the callee when its
+    caller gave up: ``path:line in function: `code``` lines, innermost last (empty if the callee
+    did not say: an older callee, or one whose event loop could not answer). A coroutine method
+    was cancelled there; a plain method that held its process's event loop past the deadline
+    cannot be, and goes on running: then ``remote_blocked`` is True.
     """
 
     call: str = ""
     remote_stack: tuple[str, ...] = ()
+    remote_blocked: bool = False
 
 
 class ObjectNotFound(HubError, LookupError):

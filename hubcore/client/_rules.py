@@ -20,6 +20,7 @@ from hubcore._errors import (
     unknown_name,
 )
 from hubcore.rpc._chain import chain_timeout
+from hubcore.rpc._outcome import cancelled_note
 
 if TYPE_CHECKING:
     from hubcore._directory import ObjectInfo
@@ -163,20 +164,27 @@ def timed_out(
     """The ``CallTimeout`` of a call that got no answer within ``timeout``: it names the hop
     of the chain when the deadline of the call being served ended it.
 
-    :param cause: the connection's timeout error, whose ``remote_stack`` it keeps.
+    :param cause: the connection's timeout error, whose ``remote_stack`` and
+        ``remote_blocked`` it keeps.
     """
+    blocked = cause is not None and cause.remote_blocked
     if chain is None or chain.parent is None:
-        error = call_timeout(name, method, timeout)
+        error = call_timeout(name, method, timeout, blocked)
     else:
-        error = chain_timeout(chain, name, method)
+        error = chain_timeout(chain, name, method, blocked)
     error.call = f"{name}.{method}"
     if cause is not None:
-        error.remote_stack = cause.remote_stack
+        error.remote_stack, error.remote_blocked = cause.remote_stack, blocked
     return error
 
 
-def call_timeout(name: str, method: str, timeout: float | None) -> CallTimeout:
-    """The ``CallTimeout`` of a proxy's call, naming its whole timeout."""
+def call_timeout(
+    name: str, method: str, timeout: float | None, blocked: bool = False
+) -> CallTimeout:
+    """The ``CallTimeout`` of a proxy's call, naming its whole timeout.
+
+    :param blocked: the method still runs (see :func:`~hubcore.rpc._outcome.cancelled_note`).
+    """
     return CallTimeout(
-        f"{name}.{method} did not answer within {timeout:g}s (the call was cancelled on the callee)"
+        f"{name}.{method} did not answer within {timeout:g}s{cancelled_note(blocked)}"
     )

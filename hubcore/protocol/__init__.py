@@ -46,6 +46,7 @@ from hubcore.protocol._names import (
     GET_PROPERTY,
     HUB_TARGET,
     RESTARTED,
+    RUNNING,
     SUBSCRIBE,
     UNSUBSCRIBE,
 )
@@ -62,6 +63,7 @@ __all__ = (
     "NONCE_SIZE",
     "PROTOCOL_VERSION",
     "RESTARTED",
+    "RUNNING",
     "SUBSCRIBE",
     "UNSUBSCRIBE",
     "Auth",

@@ -12,6 +12,7 @@ __all__ = (
     "GET_PROPERTY",
     "HUB_TARGET",
     "RESTARTED",
+    "RUNNING",
     "SUBSCRIBE",
     "UNSUBSCRIBE",
 )
@@ -23,3 +24,4 @@ UNSUBSCRIBE = "$unsubscribe"
 GET_PROPERTY = "$get_property"
 RESTARTED = "$restarted"  # the event a subscriber gets when an instance came back
 CANCELLED = "$cancelled"  # the ERROR type that answers a CANCEL: where the method was waiting
+RUNNING = "running"  # its message when the method was not cancelled: a plain one, still running

@@ -10,7 +10,9 @@ client (:mod:`hubcore.client`). Nothing here knows of names, proxies or apps.
   frames both ways (``_error_frames``);
 - :func:`open_connection` / :func:`accept_connection`: the handshake around it (``_open``,
   ``_handshake``);
-- :class:`Dispatcher`: the callee side, turning CALL frames into method calls (``_dispatch``);
+- :class:`Dispatcher`: the callee side, turning CALL frames into method calls (``_dispatch``),
+  and the watchdog thread that answers for a plain method holding the loop past its caller's
+  deadline (``_watchdog``);
 - :class:`Tracer`, :class:`CallRecord`, :class:`Fault`: call records and injected faults
   for test harnesses (``_tracing``).
 """

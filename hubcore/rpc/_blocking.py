@@ -52,13 +52,15 @@ from hubcore.protocol._bulk import agreed, has_large, with_features
 from hubcore.protocol._framing import encode_frame_parts, encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import encode_error, error_frame, raised_error
 from hubcore.rpc._outcome import (
+    NOWHERE,
     STACK_WAIT,
-    cancelled_stack,
+    Stuck,
     closed_error,
     goodbye_reason,
     not_taken,
     not_taken_error,
     result_value,
+    stuck,
     timeout_error,
 )
 from hubcore.transport.blocking import BlockingStream
@@ -211,6 +213,8 @@ class BlockingConnection:
         if reply is None:
             raise self._lost(cid, what)
         if isinstance(reply, Error):
+            if (where := stuck(reply)) is not None:  # the callee gave up on us first
+                raise timeout_error(what, timeout, where)
             raise raised_error(reply, self.remote.get("process", ""))
         return result_value(reply.value, what)
 
@@ -311,21 +315,21 @@ class BlockingConnection:
 
     # -- leaving ---------------------------------------------------------------------------
 
-    def _cancel(self, cid: int) -> tuple[str, ...]:
+    def _cancel(self, cid: int) -> Stuck:
         """Tell the callee to stop ``cid`` (we stopped waiting for it); return where its
-        method was waiting, if the callee says so within ``STACK_WAIT`` (as the async
-        connection does: :mod:`hubcore.rpc._calls`)."""
+        method was, if the callee says so within ``STACK_WAIT`` (as the async connection
+        does: :mod:`hubcore.rpc._calls`)."""
         if self.closed:
-            return ()
+            return NOWHERE
         self._send_quietly(encode_frame(Cancel(cid)))
         try:
             reply = self._reply(cid, time.monotonic() + STACK_WAIT)
         except TimeoutError:
-            return ()  # no answer: a later one is dropped as the late reply it is
+            return NOWHERE  # no answer: a later one is dropped as the late reply it is
         except (ConnectionLost, ProtocolError):
-            return ()  # the connection closed meanwhile: the next call finds out
-        stack = cancelled_stack(reply) if isinstance(reply, Error) else None
-        return stack or ()
+            return NOWHERE  # the connection closed meanwhile: the next call finds out
+        where = stuck(reply) if isinstance(reply, Error) else None
+        return where or NOWHERE
 
     def _send_quietly(self, data: bytes) -> None:
         if self.closed:

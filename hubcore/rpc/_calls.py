@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from hubcore._errors import CallNotTaken
 from hubcore.protocol import (
-    CANCELLED,
     Call,
     Cancel,
     Error,
@@ -36,10 +35,12 @@ from hubcore.protocol._codec import Undecodable
 from hubcore.protocol._framing import encode_parts, unencodable_argument
 from hubcore.rpc._error_frames import raised_error
 from hubcore.rpc._outcome import (
+    NOWHERE,
     STACK_WAIT,
-    cancelled_stack,
+    Stuck,
     not_taken_error,
     result_value,
+    stuck,
     timeout_error,
 )
 from hubcore.rpc._waiting import Waiting
@@ -141,11 +142,13 @@ class Calls:
             del self._pending[cid]
             if slot.done and slot.error is None and type(slot.value) is not Undecodable:
                 return slot.value  # the common case, without building the call's name
-            return await self._outcome(cid, slot, f"{target}.{method}")
+            return await self._outcome(cid, slot, f"{target}.{method}", timeout)
         raise timeout_error(f"{target}.{method}", timeout, await self._cancel(cid, slot))
 
-    async def _outcome(self, cid: int, slot: Pending, what: str) -> Any:
+    async def _outcome(self, cid: int, slot: Pending, what: str, timeout: float | None) -> Any:
         if slot.done:
+            if type(slot.value) is Stuck:  # the callee gave up on us first (see _outcome)
+                raise timeout_error(what, timeout, slot.value)
             if slot.error is not None:
                 raise slot.error
             return result_value(slot.value, what)
@@ -153,17 +156,17 @@ class Calls:
             raise not_taken_error(what, self._conn.label)
         raise await self._conn.failure()
 
-    async def _cancel(self, cid: int, slot: Pending) -> tuple[str, ...]:
-        """Send CANCEL for a call that timed out; return where the callee's method was
-        waiting, if the callee says so within :data:`STACK_WAIT` (else nothing)."""
+    async def _cancel(self, cid: int, slot: Pending) -> Stuck:
+        """Send CANCEL for a call that timed out; return where the callee's method was,
+        if the callee says so within :data:`STACK_WAIT` (else nothing)."""
         self._conn.write(encode_frame(Cancel(cid)))
         try:
             await self.waits.wait(slot, STACK_WAIT)
         finally:
             self._pending.pop(cid, None)
-        if slot.done and getattr(slot.error, "remote_type", "") == CANCELLED:
-            return slot.value  # type: ignore[no-any-return]  # the stack (see on_reply)
-        return ()
+        if slot.done and type(slot.value) is Stuck:
+            return slot.value  # the answer to our CANCEL (see on_reply)
+        return NOWHERE
 
     def end(self, cid: int, slot: Pending) -> None:
         """Stop waiting for ``cid``; the callee is told to stop if it may still be running."""
@@ -187,15 +190,17 @@ class Calls:
     def on_reply(self, frame: Result | Error) -> None:
         """A RESULT or ERROR arrived."""
         slot = self._pending.get(frame.id)
-        if slot is None:
-            return  # a reply to a call that timed out or was cancelled
+        if slot is None or slot.done:
+            # A reply to a call that timed out or was cancelled, or the method's own reply
+            # after the answer of the callee's watchdog (rpc/_watchdog), read in one batch.
+            return
         if type(frame) is Result:
             slot.value = frame.value
         else:
             assert type(frame) is Error
             slot.error = raised_error(frame, self._conn.remote.get("process", ""))
-            if (stack := cancelled_stack(frame)) is not None:
-                slot.value = stack  # the answer to our CANCEL: read by _cancel
+            if (where := stuck(frame)) is not None:
+                slot.value = where  # the answer to our CANCEL: read by _cancel
         slot.done = True
         self.waits.wake(slot)
 

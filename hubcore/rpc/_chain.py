@@ -24,6 +24,7 @@ from typing import NamedTuple, TypeAlias
 
 from hubcore._errors import CallTimeout
 from hubcore.protocol import Call
+from hubcore.rpc._outcome import cancelled_note
 
 __all__ = (
     "MARGIN",
@@ -84,15 +85,18 @@ def chained(served: Served, timeout: float | None) -> Chained:
     return Chained(bound, budget, frame, left)
 
 
-def chain_timeout(chain: Chained, name: str, method: str) -> CallTimeout:
+def chain_timeout(chain: Chained, name: str, method: str, blocked: bool = False) -> CallTimeout:
     """The ``CallTimeout`` of a call that the deadline of the chain it was made in ended:
-    ``web.snapshot → page_snapshot.take did not answer within 2.9 s left of 3 s``."""
+    ``web.snapshot → page_snapshot.take did not answer within 2.9 s left of 3 s``.
+
+    :param blocked: the method still runs (see :func:`~hubcore.rpc._outcome.cancelled_note`).
+    """
     parent = chain.parent
     assert parent is not None
     whole = f" of {_seconds(chain.budget)}" if chain.budget is not None else ""
     return CallTimeout(
         f"{parent.target}.{parent.method} → {name}.{method} did not answer within "
-        f"{_seconds(chain.left, down=True)} left{whole} (the call was cancelled on the callee)"
+        f"{_seconds(chain.left, down=True)} left{whole}{cancelled_note(blocked)}"
     )
 
 

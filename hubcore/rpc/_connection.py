@@ -60,6 +60,7 @@ from hubcore.rpc._routing import route_other
 from hubcore.rpc._serving import Serving
 from hubcore.rpc._streams import STREAM_WINDOW, RemoteStream
 from hubcore.rpc._waiting import AsyncioWaiting, TrioWaiting, for_running_loop
+from hubcore.rpc._watchdog import Guard
 from hubcore.transport import ByteStream
 
 __all__ = ("STREAM_WINDOW", "CallHandler", "Connection", "RemoteStream")
@@ -126,6 +127,7 @@ class Connection:
         self.calls = Calls(self, waiting)
         self.serving = Serving(self, self._loop)
         self._outbox = Outbox(stream)
+        self._guard = Guard.of(self, stream)  # for a plain method that holds the loop too long
         self._taken = 0  # id of the last call we took, announced in our GOODBYE
         self._holding = Holding(self)  # CALLs held back while serving is full
         self._leaving = False
@@ -149,7 +151,7 @@ class Connection:
                 tg.start_soon(self._waiting.run_timer)  # the timeouts of calls on trio
             task_status.started()
             try:
-                self._handle_all(self._early)
+                self._handle_batch(self._early)
                 await self._reader()
             except ProtocolError as exc:
                 why = reason(exc)
@@ -185,7 +187,10 @@ class Connection:
 
         :raises ProtocolError: they are not valid frames (the stream stops reading).
         """
-        frames = self._decoder.frames()
+        self._handle_batch(self._decoder.frames())
+
+    def _handle_batch(self, frames: list[Incoming]) -> None:
+        """Handle frames that arrived together, with the outbox corked."""
         if not frames or self.closed:
             return
         if SERVING.get() is not None:
@@ -267,6 +272,8 @@ class Connection:
         self._waiting.close()
         self.serving.close()
         self._outbox.close()
+        if self._guard is not None:
+            self._guard.close()
         if self.handler is not None:
             self.handler.connection_closed(self)
 
@@ -323,12 +330,18 @@ class Connection:
     def _serve_chained(self, handler: CallHandler, frame: Call) -> None:
         """Handle a CALL that is part of a chain: the method, and what it starts, see it
         (:mod:`hubcore.rpc._chain`)."""
-        token = SERVING.set((frame, monotonic()))
+        arrived = monotonic()
+        token = SERVING.set((frame, arrived))
+        guard = self._guard  # the watchdog may answer for a method that holds the loop
+        if guard is not None and not guard.arm(frame, arrived, self._outbox.corked):
+            guard = None
         try:
             handler.handle_call(
                 self, frame.id, frame.target, frame.method, frame.args, frame.kwargs, frame.window
             )
         finally:
+            if guard is not None:
+                guard.disarm()
             SERVING.reset(token)
 
     def take(self, frame: Call) -> None:

@@ -34,7 +34,7 @@ class Outbox:
     def __init__(self, stream: ByteStream) -> None:
         self._stream = stream
         self._queue: list[bytes] = []
-        self._corked = False
+        self.corked = False  # writes wait in the queue until uncork (read by the watchdog's guard)
         self._large = False  # the queue holds a write above JOIN_MAX (never joined: no copy)
         self._wake = anyio.Event()
         self.drained = anyio.Event()
@@ -56,7 +56,7 @@ class Outbox:
         """Queue encoded bytes (never blocks; dropped once the outbox is closed or failed)."""
         if self.closed or self.failed:
             return
-        if self._corked:
+        if self.corked:
             self._queue.append(data)
             if len(data) > JOIN_MAX:
                 self._large = True
@@ -88,13 +88,13 @@ class Outbox:
 
     def cork(self) -> None:
         """Hold writes until :meth:`uncork`, to send them together."""
-        self._corked = True
+        self.corked = True
 
     def uncork(self) -> None:
         """Send what was written since :meth:`cork`, in one write."""
-        if not self._corked:
+        if not self.corked:
             return
-        self._corked = False
+        self.corked = False
         if not self._queue or self.closed or self.failed:
             return
         if self._write_nowait is None:

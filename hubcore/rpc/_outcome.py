@@ -9,25 +9,30 @@ about what a call's caller gets is taken here, once:
 - a connection that closed first gives ``CallNotTaken`` if the other end's GOODBYE says it never
   took the call, a ``ConnectionLost`` if it left on purpose (or this end closed it), and
   otherwise a crash, which only the caller's client can describe (it asks the hub);
-- no answer in time gives ``CallTimeout`` (the caller has sent CANCEL).
+- no answer in time gives ``CallTimeout`` (the caller has sent CANCEL), and so does the
+  callee's answer to a CANCEL not yet sent (its watchdog answers for a plain method that holds
+  the loop past the deadline, :mod:`hubcore.rpc._watchdog`; the caller's own timer may be late).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from hubcore._errors import CallNotTaken, CallTimeout, ConnectionLost
-from hubcore.protocol import CANCELLED, Error, Goodbye
+from hubcore.protocol import CANCELLED, RUNNING, Error, Goodbye
 from hubcore.protocol._codec import Undecodable
 
 __all__ = (
+    "NOWHERE",
     "STACK_WAIT",
-    "cancelled_stack",
+    "Stuck",
+    "cancelled_note",
     "closed_error",
     "goodbye_reason",
     "not_taken",
     "not_taken_error",
     "result_value",
+    "stuck",
     "timeout_error",
 )
 
@@ -62,19 +67,41 @@ def closed_error(label: str, close_reason: str) -> ConnectionLost:
     return ConnectionLost(f"connection to {label} closed: {close_reason}")
 
 
-def timeout_error(what: str, timeout: float | None, stack: tuple[str, ...] = ()) -> CallTimeout:
+class Stuck(NamedTuple):
+    """Where a callee's method was when its caller gave up: the callee's answer to the CANCEL."""
+
+    stack: tuple[str, ...] = ()  #: its frames, innermost last (empty: the callee did not say)
+    blocked: bool = False  #: a plain method, still running: it holds its loop, uncancelled
+
+
+NOWHERE = Stuck()
+
+
+def stuck(frame: Error) -> Stuck | None:
+    """What an ERROR answering a CANCEL says; None for any other ERROR."""
+    if frame.type_name != CANCELLED:
+        return None
+    return Stuck(frame.stack, frame.message == RUNNING)
+
+
+def cancelled_note(blocked: bool) -> str:
+    """How a ``CallTimeout``'s message ends: what became of the method on the callee."""
+    if blocked:
+        return (
+            ": it is still running, a plain method holding its process's event loop, which "
+            "cannot be cancelled (make it async, or run its blocking part in a thread)"
+        )
+    return " (the call was cancelled on the callee)"
+
+
+def timeout_error(what: str, timeout: float | None, where: Stuck = NOWHERE) -> CallTimeout:
     """The error of a call that got no answer within ``timeout`` (CANCEL was sent).
 
-    :param stack: where the callee's method was waiting, from its answer to the CANCEL.
+    :param where: where the callee's method was, from its answer to the CANCEL.
     """
-    error = CallTimeout(f"{what} did not answer within {timeout}s (the call was cancelled)")
-    error.call, error.remote_stack = what, stack
+    error = CallTimeout(f"{what} did not answer within {timeout}s{cancelled_note(where.blocked)}")
+    error.call, error.remote_stack, error.remote_blocked = what, where.stack, where.blocked
     return error
-
-
-def cancelled_stack(frame: Error) -> tuple[str, ...] | None:
-    """The stack that an ERROR answering a CANCEL carries; None for any other ERROR."""
-    return frame.stack if frame.type_name == CANCELLED else None
 
 
 def goodbye_reason(frame: Goodbye) -> str | None:

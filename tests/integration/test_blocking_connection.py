@@ -15,7 +15,9 @@ import pytest
 from hubcore import CallTimeout, ConnectionLost, ProcessCrashed
 from hubcore._errors import CallNotTaken
 from hubcore.protocol import (
+    CANCELLED,
     NONCE_SIZE,
+    RUNNING,
     Call,
     Cancel,
     Error,
@@ -88,6 +90,27 @@ def test_blocking_connection_drops_the_late_reply_of_a_call_that_timed_out(pair)
     assert conn.call("echo", "echo", (2,), timeout=WAIT) == "second"
     thread.join(WAIT)
     assert seen[1] == Cancel(1)  # the caller gave up on the first call, and said so
+
+
+def test_blocking_connection_takes_a_watchdog_answer_before_its_timeout_as_one(pair) -> None:
+    """The callee's watchdog answered for a plain method that held its loop before this
+    end's own deadline passed (the callee's clock ran ahead): a timeout all the same, which
+    says the method still runs, and where."""
+    conn, peer = pair
+    stack = ("/srv/kv.py:9 in slow: `time.sleep(60)`",)
+
+    def other_end() -> None:
+        call = peer.next()
+        peer.send(Error(call.id, CANCELLED, RUNNING, stack=stack))  # type: ignore[union-attr]
+
+    thread = _serving(other_end)
+    with pytest.raises(
+        CallTimeout, match=r"kv\.slow did not answer within 30s: it is still"
+    ) as caught:
+        conn.call("kv", "slow", timeout=30)
+    assert caught.value.remote_blocked
+    assert caught.value.remote_stack == stack
+    thread.join(WAIT)
 
 
 def test_blocking_connection_answers_ping_and_refuses_calls_while_it_waits(pair) -> None:

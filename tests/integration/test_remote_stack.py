@@ -1,6 +1,7 @@
 """Where a callee was stuck when a call timed out: the remote stack, with real processes.
 
-The callee answers the caller's CANCEL with the frames its coroutine method was suspended in;
+The callee answers the caller's CANCEL with the frames its coroutine method was suspended in,
+and its watchdog thread answers for a plain method that holds its event loop past the deadline;
 the caller's ``CallTimeout`` carries them (``remote_stack``, innermost last)."""
 
 from __future__ import annotations
@@ -47,17 +48,57 @@ async def test_remote_stack_of_a_coroutine_method_that_timed_out(spawn, hub_env,
     await eventually(cancelled)
 
 
+def _loop(anyio_backend: object) -> str:
+    """The TEST_LOOP of a publisher on the event loop ``anyio_backend`` names."""
+    if isinstance(anyio_backend, tuple):
+        return "uvloop" if anyio_backend[1].get("use_uvloop") else anyio_backend[0]
+    return str(anyio_backend)
+
+
+def _blocking_in_sequence(error: hubcore.CallTimeout) -> None:
+    """The answer came from the callee's watchdog: the plain method still runs, at its
+    ``time.sleep``, innermost last, with nothing of hubcore's serving code."""
+    assert error.remote_blocked, error
+    assert "still running, a plain method holding its process's event loop" in str(error)
+    stack = error.remote_stack
+    assert stack, "no remote stack"
+    assert stack[0].startswith(OBJECTS), stack  # the method is the outermost frame
+    assert stack[0].endswith(" in block: `time.sleep(seconds)`"), stack
+    assert not any("hubcore/rpc/" in line for line in stack), stack
+
+
 @pytest.mark.anyio
-async def test_remote_stack_is_empty_when_the_method_is_not_suspended(spawn, hub_env, client):
-    """A plain method blocks the callee's loop: nothing reads the CANCEL until it returns, and
-    the caller gives up waiting for the stack after a quarter of a second."""
-    await start_publisher(spawn, hub_env, client, "seq=Sequence")
+async def test_remote_stack_of_a_plain_method_that_holds_the_callee_loop(
+    spawn, hub_env, client, anyio_backend
+):
+    """A plain method blocks the callee's loop, which reads no CANCEL until it returns: the
+    callee's watchdog thread answers at the deadline, from the loop thread's frames, long
+    before the method ends (on the callee's asyncio, uvloop or trio)."""
+    env = {**hub_env, "TEST_LOOP": _loop(anyio_backend)}
+    await start_publisher(spawn, env, client, "seq=Sequence")
     seq = await client.get_proxy("seq")
     started = time.monotonic()
     with pytest.raises(hubcore.CallTimeout) as caught:
+        await hubcore.call(seq, "block", (1, 60), timeout=0.3)
+    assert time.monotonic() - started < 0.3 + 5  # not the method's 60 s (load: a wide bound)
+    assert caught.value.call == "seq.block"
+    _blocking_in_sequence(caught.value)
+
+
+@pytest.mark.anyio
+async def test_the_connection_goes_on_after_a_watchdog_answer(
+    spawn, hub_env, client, anyio_backend
+):
+    """The method's own reply, sent when it returns, is dropped by the caller (it no longer
+    waits for it), and so is the answer to the CANCEL: the next calls get their own."""
+    env = {**hub_env, "TEST_LOOP": _loop(anyio_backend)}
+    await start_publisher(spawn, env, client, "seq=Sequence")
+    seq = await client.get_proxy("seq")
+    with pytest.raises(hubcore.CallTimeout) as caught:
         await hubcore.call(seq, "block", (1, 1.5), timeout=0.3)
-    assert time.monotonic() - started < 1.5
-    assert caught.value.remote_stack == ()
+    _blocking_in_sequence(caught.value)
+    assert await hubcore.call(seq, "order", timeout=10) == [1]  # it ran to its end
+    assert await hubcore.call(seq, "block", (2, 0), timeout=10) == 2
 
 
 def test_remote_stack_through_a_blocking_call(sync_hub, spawn):
@@ -69,3 +110,16 @@ def test_remote_stack_through_a_blocking_call(sync_hub, spawn):
         hubcore.sync.call(info, "sleep", (30,), timeout=0.3)
     assert caught.value.call == "info.sleep"
     _sleeping_in_info(caught.value.remote_stack)
+
+
+def test_remote_stack_of_a_plain_method_through_a_blocking_call(sync_hub, spawn):
+    client, env = sync_hub
+    spawn.python("-m", "tests.integration.apps.publisher", "seq=Sequence", env=env)
+    seq = client.get_proxy("seq", timeout=15)
+    assert hubcore.sync.call(seq, "order") == []  # published, connected
+    started = time.monotonic()
+    with pytest.raises(hubcore.CallTimeout) as caught:
+        hubcore.sync.call(seq, "block", (1, 60), timeout=0.3)
+    assert time.monotonic() - started < 0.3 + 5
+    assert caught.value.call == "seq.block"
+    _blocking_in_sequence(caught.value)

@@ -7,6 +7,7 @@ name (``NAME=Class``: an instance of that class of ``objects``), emits a ``tick`
 
 from __future__ import annotations
 
+import os
 import sys
 
 import anyio
@@ -31,4 +32,7 @@ def _object(arg: str) -> tuple[str, object]:
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1:])
+    loop = os.environ.get("TEST_LOOP", "asyncio")
+    options = {"use_uvloop": True} if loop == "uvloop" else {}
+    backend = "asyncio" if loop == "uvloop" else loop
+    anyio.run(main, sys.argv[1:], backend=backend, backend_options=options)
