@@ -160,14 +160,17 @@ def add_hub_sections(
     if said:
         report.longrepr = "\n\n".join(said)
     if excinfo is not None:
-        for call, stack in _timeouts(excinfo.value):
-            report.sections.append(remote_stack_section(call, stack, item.config.rootpath))
+        for call, stack, blocked in _timeouts(excinfo.value):
+            section = remote_stack_section(call, stack, item.config.rootpath, blocked=blocked)
+            report.sections.append(section)
     for label, lines in handle.output_since_start().items():
         if lines:
             report.sections.append((f"hub output: {label}", "\n".join(lines)))
 
 
-def remote_stack_section(call: str, remote_stack: Sequence[str], root: Path) -> tuple[str, str]:
+def remote_stack_section(
+    call: str, remote_stack: Sequence[str], root: Path, *, blocked: bool = False
+) -> tuple[str, str]:
     """The report section of a call that timed out: where its callee was stuck, first the
     line to read (the innermost frame of user code), then the whole stack, innermost last::
 
@@ -176,22 +179,27 @@ def remote_stack_section(call: str, remote_stack: Sequence[str], root: Path) -> 
     :param call: the call that timed out (``"kv.slow"``).
     :param remote_stack: ``CallTimeout.remote_stack``.
     :param root: paths below it are shown relative to it (the rootdir).
+    :param blocked: ``CallTimeout.remote_blocked``: a plain method held its event loop
+        (``kv.slow was still running, holding its process's event loop, at ...``).
     """
     stack = [_relative(line, root) for line in remote_stack]
     kinds = [_kind(line.split(":", 1)[0]) for line in remote_stack]
     users = [line for line, kind in zip(stack, kinds, strict=True) if kind is Frame.USER]
     where = (users or stack)[-1]
-    lines = [f"{call} was waiting at {where}", "", "remote stack (innermost last):"]
+    state = (
+        "was still running, holding its process's event loop, at" if blocked else "was waiting at"
+    )
+    lines = [f"{call} {state} {where}", "", "remote stack (innermost last):"]
     lines += [f"  {line}" for line in stack]
     return f"hub remote stack: {call}", "\n".join(lines)
 
 
-def _timeouts(error: BaseException) -> list[tuple[str, tuple[str, ...]]]:
-    """The calls that timed out with a remote stack, as (call, stack): in ``error``, in what
-    it came from (as Python shows a chain: ``raise ... from None`` hides the error it
+def _timeouts(error: BaseException) -> list[tuple[str, tuple[str, ...], bool]]:
+    """The calls that timed out with a remote stack, as (call, stack, blocked): in ``error``,
+    in what it came from (as Python shows a chain: ``raise ... from None`` hides the error it
     replaced, which hubcore does when it names a call's whole timeout), in the errors of a
     group, and a remote ``CallTimeout`` (a call of a chain that the test's call started)."""
-    found: list[tuple[str, tuple[str, ...]]] = []
+    found: list[tuple[str, tuple[str, ...], bool]] = []
     seen: set[int] = set()
     todo = [error]
     while todo:
@@ -200,15 +208,20 @@ def _timeouts(error: BaseException) -> list[tuple[str, tuple[str, ...]]]:
             continue
         seen.add(id(exc))
         if isinstance(exc, hubcore.CallTimeout) and exc.remote_stack:
-            found.append((exc.call, exc.remote_stack))
+            found.append((exc.call, exc.remote_stack, exc.remote_blocked))
         elif isinstance(exc, hubcore.RemoteError) and exc.remote_stack:
-            found.append((_timed_out_call(exc.message), exc.remote_stack))
+            blocked = _STILL_RUNNING in exc.message  # a remote CallTimeout keeps only its text
+            found.append((_timed_out_call(exc.message), exc.remote_stack, blocked))
         if isinstance(exc, BaseExceptionGroup):
             todo.extend(exc.exceptions)
         came_from = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if came_from is not None:
             todo.append(came_from)
     return found
+
+
+#: What a ``CallTimeout``'s message says of a plain method that held its loop (hubcore's text).
+_STILL_RUNNING = ": it is still running, a plain method holding its process's event loop"
 
 
 def _timed_out_call(message: str) -> str:

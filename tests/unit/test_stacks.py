@@ -112,6 +112,30 @@ def test_report_finds_a_timeout_of_the_test_and_of_a_chain_it_started() -> None:
     remote = remote_error(
         "CallTimeout", "web.snapshot → kv.slow did not answer within 0.9 s left of 1 s", stack=stack
     )
-    assert _timeouts(wrapped) == [("kv.slow", stack)]
-    assert _timeouts(remote) == [("kv.slow", stack)]
+    assert _timeouts(wrapped) == [("kv.slow", stack, False)]
+    assert _timeouts(remote) == [("kv.slow", stack, False)]
     assert _timeouts(hubcore.CallTimeout("no stack")) == []
+
+
+def test_report_finds_a_plain_method_that_held_its_loop_in_a_chain_too() -> None:
+    """The test's own timeout says so in ``remote_blocked``; a remote one only in its text."""
+    stack = ("/srv/kv.py:14 in slow: `time.sleep(60)`",)
+    own = hubcore.CallTimeout("kv.slow did not answer within 1s: it is still running, ...")
+    own.call, own.remote_stack, own.remote_blocked = "kv.slow", stack, True
+    remote = remote_error(
+        "CallTimeout",
+        "web.snapshot → kv.slow did not answer within 0.9 s left of 1 s: it is still running, a"
+        " plain method holding its process's event loop, which cannot be cancelled (...)",
+        stack=stack,
+    )
+    assert _timeouts(own) == [("kv.slow", stack, True)]
+    assert _timeouts(remote) == [("kv.slow", stack, True)]
+
+
+def test_report_section_of_a_plain_method_that_held_its_loop(tmp_path: Path) -> None:
+    stack = (f"{tmp_path}/services/kv.py:9 in slow: `time.sleep(60)`",)
+    _, text = remote_stack_section("kv.slow", stack, tmp_path, blocked=True)
+    assert text.splitlines()[0] == (
+        "kv.slow was still running, holding its process's event loop, at "
+        "services/kv.py:9 in slow: `time.sleep(60)`"
+    )

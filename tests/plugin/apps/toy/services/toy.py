@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import anyio
 
@@ -31,6 +32,10 @@ class Counter(hubcore.Service):
         print("waiting", flush=True)
         await anyio.sleep(seconds)
 
+    def hold(self, seconds: float) -> None:
+        """A plain method that holds its process's event loop for ``seconds``."""
+        time.sleep(seconds)
+
     def crash(self) -> None:
         print("about to crash", file=sys.stderr, flush=True)
         os._exit(7)
@@ -48,3 +53,7 @@ class Caller(hubcore.Service):
     async def relay_wait(self, seconds: float) -> None:
         """Wait for the counter's ``wait``: the middle of a chain the test starts."""
         await self.counter.wait(seconds)
+
+    async def relay_hold(self, seconds: float) -> None:
+        """Wait for the counter's ``hold``: a chain whose end holds its loop."""
+        await self.counter.hold(seconds)
