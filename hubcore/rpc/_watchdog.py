@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ("POLL", "WATCHDOG", "Guard", "Watchdog")
 
+#: Whether the interpreter has a GIL (``sys._is_gil_enabled`` is new in 3.13).
+_GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
+
 #: Seconds between two looks at the armed guards (at most: less when a deadline is nearer).
 #: A caller that timed out waits 0.25 s for the answer (``STACK_WAIT``).
 POLL = 0.1
@@ -60,7 +63,7 @@ class AsideStream(Protocol):
 class Guard:
     """The inline call a connection serves now, if its caller waits for it until a deadline."""
 
-    __slots__ = ("_conn", "_lock", "_rest", "_stream", "_thread", "armed", "watched")
+    __slots__ = ("_conn", "_firing", "_lock", "_rest", "_stream", "_thread", "armed", "watched")
 
     def __init__(self, conn: Connection, stream: AsideStream) -> None:
         self._conn = conn
@@ -68,6 +71,7 @@ class Guard:
         self._thread = threading.get_ident()  # the loop's: connections are made on it
         self._lock = threading.Lock()
         self._rest: bytes | None = None  # of the answer, what the socket did not take
+        self._firing = False  # the watchdog's thread holds the lock to fire
         #: (call id, deadline) while armed; (call id, None) once fired.
         self.armed: tuple[int, float | None] | None = None
         self.watched = False
@@ -91,27 +95,41 @@ class Guard:
         return True
 
     def disarm(self) -> None:
-        """The inline call returned (the loop's thread, outbox still corked)."""
-        with self._lock:  # a write in progress ends first
-            self.armed = None
-            rest, self._rest = self._rest, None
-        if rest:
-            self._stream.write_nowait(rest)  # before anything the outbox holds
+        """The inline call returned (the loop's thread, outbox still corked).
+
+        Without the lock when the watchdog's thread is not firing: with the GIL, of this
+        thread's store of ``armed`` then load of ``_firing`` and that thread's store of
+        ``_firing`` then load of ``armed``, one sees the other's store, so either this waits
+        for the lock or that one finds the call gone. (Without the GIL it always takes the lock.)
+        """
+        self.armed = None
+        if self._firing or self._rest is not None or not _GIL:
+            with self._lock:  # a write in progress ends first
+                rest, self._rest = self._rest, None
+            if rest:
+                self._stream.write_nowait(rest)  # before anything the outbox holds
 
     def fire(self, armed: tuple[int, float | None]) -> None:
         """From the watchdog's thread: answer the caller of the armed call, which it gave up
         on, with where the loop's thread is."""
         with self._lock:
-            if self.armed is not armed or armed[1] is None:
-                return  # it returned meanwhile, or this fired already
-            cid = armed[0]
-            self.armed = (cid, None)
-            frame = sys._current_frames().get(self._thread)
-            stack = thread_stack(frame) if frame is not None else ()
-            del frame
-            conn = self._conn
-            error = error_frame(cid, CANCELLED, RUNNING, identity=conn.identity, stack=stack)
-            self._rest = self._stream.write_aside(encode_error(error, max_size=conn.max_frame))
+            self._firing = True  # before reading armed (see disarm)
+            try:
+                if self.armed is not armed or armed[1] is None:
+                    return  # it returned meanwhile, or this fired already
+                self._answer(armed[0])
+            finally:
+                self._firing = False
+
+    def _answer(self, cid: int) -> None:
+        self.armed = (cid, None)
+        frame = sys._current_frames().get(self._thread)
+        stack = thread_stack(frame) if frame is not None else ()
+        del frame
+        conn = self._conn
+        error = error_frame(cid, CANCELLED, RUNNING, identity=conn.identity, stack=stack)
+        rest = self._stream.write_aside(encode_error(error, max_size=conn.max_frame))
+        self._rest = rest or None  # None also when nothing could be sent: nothing to finish
 
     def close(self) -> None:
         """The connection closed: watched no more."""

@@ -38,8 +38,13 @@ class Recorder:
         self.aside: list[bytes] = []
         self.after: list[bytes] = []
         self.order: list[str] = []
+        self.gate: threading.Event | None = None  # set: write_aside waits for it
+        self.entered = threading.Event()  # write_aside was called
 
     def write_aside(self, data: bytes) -> bytes | None:
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(WAIT)
         if self.takes == -1:
             return None
         sent = len(data) if self.takes is None else self.takes
@@ -178,6 +183,25 @@ def test_what_the_socket_did_not_take_is_written_first_by_the_loop_s_thread(held
     loop.join()
     assert stream.order == ["aside", "after"]
     assert _error(stream.aside[0] + stream.after[0]).id == 7  # one whole frame
+
+
+def test_the_loop_s_thread_waits_for_a_write_in_progress(held) -> None:
+    """The method returns while the watchdog's thread writes: the loop's thread goes on only
+    once the write is done, and writes what the socket did not take first."""
+    stream = Recorder(takes=5)
+    stream.gate = threading.Event()
+    loop = held(stream)
+    firing = threading.Thread(target=loop.guard.fire, args=(loop.guard.armed,), daemon=True)
+    firing.start()
+    assert stream.entered.wait(WAIT)  # the write is in progress
+    loop.release.set()  # the method returns
+    loop._thread.join(0.2)
+    assert loop._thread.is_alive()  # held in disarm
+    assert stream.after == []
+    stream.gate.set()
+    firing.join(WAIT)
+    loop.join()
+    assert stream.order == ["aside", "after"]
 
 
 def test_a_stream_that_is_not_idle_gets_nothing(held) -> None:
