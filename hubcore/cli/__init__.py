@@ -19,7 +19,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hubcore._errors import HubError, reason
+from hubcore._errors import CallTimeout, HubError, reason
 from hubcore.cli._common import CliError
 
 __all__ = ("build_parser", "main")
@@ -87,6 +87,9 @@ def _user_error(exc: BaseException) -> str | None:
     """The message of an error the user can act on (unwrapping a lone grouped error)."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
+    if isinstance(exc, CallTimeout) and exc.remote_stack:  # where the callee was, as pytest's
+        stack = "".join(f"\n    {line}" for line in exc.remote_stack)
+        return f"{reason(exc)}\n  where {exc.call} was (innermost last):{stack}"
     if isinstance(exc, CliError | HubError | OSError):
         return reason(exc)
     return None

@@ -388,7 +388,7 @@ def test_start_then_ps_objects_call_and_stop(cli: Cli) -> None:
     methods = {line.split()[0]: line.split(maxsplit=4)[4] for line in objects.splitlines()[1:]}
     assert methods == {  # as docs/cli.md shows: a service's start and stop are not remote API
         "caller": "bump",
-        "counter": "crash, get_pid, increment, spawn_child",
+        "counter": "crash, get_pid, hold, increment, spawn_child",
         "hog": "get_pid, grow",
     }
 
@@ -442,6 +442,18 @@ def test_call_errors_and_restart_of_an_unknown_process(cli: Cli) -> None:
     assert "TypeError" in failed.stderr
     assert "Remote traceback:" in failed.stderr
     assert "counter.py" in failed.stderr  # the service's frame, from the other process
+
+    # A call that timed out says where the callee was: a plain method, holding its loop.
+    held = cli.app("call", "counter.hold", "2", "--timeout", "0.5")
+    assert held.returncode == 1
+    assert "Traceback" not in held.stderr
+    first, where, *stack = held.stderr.strip().splitlines()
+    assert first.startswith(
+        "hubcore: error: counter.hold did not answer within 0.5s: it is still running, a plain"
+        " method holding its process's event loop"
+    )
+    assert where == "  where counter.hold was (innermost last):"
+    assert stack[0].endswith("/services/counter.py:38 in hold: `time.sleep(seconds)`"), stack
     stop(cli, procs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import hubcore
 
@@ -31,6 +32,10 @@ class Counter(hubcore.Service):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         self.children.append(child)
         return child.pid
+
+    def hold(self, seconds: float) -> None:
+        """A plain method that holds its process's event loop for ``seconds``."""
+        time.sleep(seconds)
 
     def crash(self) -> None:
         print("about to crash", file=sys.stderr, flush=True)
