@@ -29,6 +29,7 @@ GIL in Python code; one that keeps it in C code delays the answer until it lets 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from hubcore.rpc._connection import Connection
 
 __all__ = ("POLL", "WATCHDOG", "Guard", "Watchdog")
+
+log = logging.getLogger("hubcore.rpc")
 
 #: Whether the interpreter has a GIL (``sys._is_gil_enabled`` is new in 3.13).
 _GIL: bool = getattr(sys, "_is_gil_enabled", lambda: True)()
@@ -72,8 +75,8 @@ class Guard:
         self._lock = threading.Lock()
         self._rest: bytes | None = None  # of the answer, what the socket did not take
         self._firing = False  # the watchdog's thread holds the lock to fire
-        #: (call id, deadline) while armed; (call id, None) once fired.
-        self.armed: tuple[int, float | None] | None = None
+        #: (CALL, deadline) while armed; (CALL, None) once fired.
+        self.armed: tuple[Call, float | None] | None = None
         self.watched = False
 
     @classmethod
@@ -91,7 +94,7 @@ class Guard:
             return False
         if not self.watched:
             WATCHDOG.watch(self)
-        self.armed = (frame.id, arrived + frame.left)
+        self.armed = (frame, arrived + frame.left)
         return True
 
     def disarm(self) -> None:
@@ -109,7 +112,7 @@ class Guard:
             if rest:
                 self._stream.write_nowait(rest)  # before anything the outbox holds
 
-    def fire(self, armed: tuple[int, float | None]) -> None:
+    def fire(self, armed: tuple[Call, float | None]) -> None:
         """From the watchdog's thread: answer the caller of the armed call, which it gave up
         on, with where the loop's thread is."""
         with self._lock:
@@ -121,15 +124,24 @@ class Guard:
             finally:
                 self._firing = False
 
-    def _answer(self, cid: int) -> None:
-        self.armed = (cid, None)
+    def _answer(self, call: Call) -> None:
+        self.armed = (call, None)
         frame = sys._current_frames().get(self._thread)
         stack = thread_stack(frame) if frame is not None else ()
         del frame
         conn = self._conn
-        error = error_frame(cid, CANCELLED, RUNNING, identity=conn.identity, stack=stack)
+        error = error_frame(call.id, CANCELLED, RUNNING, identity=conn.identity, stack=stack)
         rest = self._stream.write_aside(encode_error(error, max_size=conn.max_frame))
         self._rest = rest or None  # None also when nothing could be sent: nothing to finish
+        # This process's own output says it too: nothing else of it ran meanwhile.
+        log.warning(
+            "%s.%s holds the event loop past its caller's deadline (%gs)%s%s",
+            call.target,
+            call.method,
+            round(call.left or 0, 2),
+            f", at {stack[-1]}" if stack else "",
+            "" if rest is not None else " (its caller was not told: the connection was busy)",
+        )
 
     def close(self) -> None:
         """The connection closed: watched no more."""

@@ -6,6 +6,7 @@ tests/integration/test_write_aside.py, and the whole path tests/integration/test
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -146,12 +147,13 @@ def _error(data: bytes) -> Error:
     return frame
 
 
-def test_an_armed_guard_fires_with_the_held_thread_s_frames(held) -> None:
+def test_an_armed_guard_fires_with_the_held_thread_s_frames(held, caplog) -> None:
     stream = Recorder()
     loop = held(stream)
     assert loop.armed
     assert loop.guard.armed is not None
-    loop.guard.fire(loop.guard.armed)
+    with caplog.at_level(logging.WARNING, logger="hubcore.rpc"):
+        loop.guard.fire(loop.guard.armed)
     (data,) = stream.aside
     error = _error(data)
     assert (error.id, error.type_name, error.message) == (7, CANCELLED, RUNNING)
@@ -163,6 +165,12 @@ def test_an_armed_guard_fires_with_the_held_thread_s_frames(held) -> None:
     assert "threading.py" in error.stack[-1]  # innermost last: the wait itself
     loop.join()
     assert stream.after == []  # it all went: nothing to write after
+    # The callee's own output says so, with the innermost frame.
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "kv.slow holds the event loop past its caller's deadline (100s), at "
+    )
+    assert "threading.py" in record.getMessage()
 
 
 def test_a_guard_fires_once(held) -> None:
@@ -204,14 +212,16 @@ def test_the_loop_s_thread_waits_for_a_write_in_progress(held) -> None:
     assert stream.order == ["aside", "after"]
 
 
-def test_a_stream_that_is_not_idle_gets_nothing(held) -> None:
+def test_a_stream_that_is_not_idle_gets_nothing(held, caplog) -> None:
     stream = Recorder(takes=-1)
     loop = held(stream)
     armed = loop.guard.armed
-    loop.guard.fire(armed)
-    assert loop.guard.armed == (7, None)  # fired: not tried again
+    with caplog.at_level(logging.WARNING, logger="hubcore.rpc"):
+        loop.guard.fire(armed)
+    assert loop.guard.armed[1] is None  # fired: not tried again
     loop.join()
     assert stream.order == []
+    assert "(its caller was not told: the connection was busy)" in caplog.text
 
 
 def test_a_guard_that_was_disarmed_does_not_fire(held) -> None:
