@@ -3,10 +3,10 @@
 Usage: ``python tests/chaos/caller.py NAME BACKEND SECONDS IN_FLIGHT TIMEOUT OUT`` with
 ``HUBCORE_ADDRESS`` and ``HUBCORE_TOKEN_FILE`` set. BACKEND is ``asyncio``, ``uvloop`` or
 ``trio``. It prints ``READY`` once its proxy is there, waits for a line on stdin, then keeps
-IN_FLIGHT calls in flight for SECONDS (each with a token of its own and the call timeout
-TIMEOUT), and writes one JSON line per call to OUT: ``[token, outcome, seconds, detail]``,
-the outcome being ``"result"`` or the exception's class name. It starts no new call once
-SECONDS are over, and ends when the last one has ended.
+IN_FLIGHT calls in flight (each with a token of its own and the call timeout TIMEOUT) until a
+second line comes, or SECONDS at most, and writes one JSON line per call to OUT: ``[token,
+outcome, seconds, detail]``, the outcome being ``"result"`` or the exception's class name. It
+starts no new call once told to stop, and ends when the last one has ended.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,12 @@ async def main(name: str, seconds: float, in_flight: int, timeout: float, out: s
         print("READY", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
         stop_at = time.monotonic() + seconds
+        told = threading.Event()  # a second line came: stop (a daemon thread reads it)
+        threading.Thread(target=lambda: (sys.stdin.readline(), told.set()), daemon=True).start()
 
         async def keep_calling(lane: int) -> None:
             count = 0
-            while time.monotonic() < stop_at:
+            while time.monotonic() < stop_at and not told.is_set():
                 token = f"{name}-{lane}-{count}"
                 count += 1
                 started = time.monotonic()

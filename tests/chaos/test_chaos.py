@@ -23,15 +23,17 @@ import psutil
 import pytest
 
 import hubcore
-from tests.chaos.load import APP, Books, go, start_callers, wait_done
+from tests.chaos.load import APP, Books, go, start_callers, stop, wait_done
 from tests.conftest import Spawner
+from tests.integration.helpers import eventually
 
 pytestmark = [pytest.mark.chaos, pytest.mark.anyio, pytest.mark.timeout(60)]
 
 BACKENDS = ("asyncio", "uvloop", "trio")  # one caller process on each
 IN_FLIGHT = 64  # calls each caller keeps in flight
 CALL_TIMEOUT = 1.5
-LOAD_SECONDS = 8.0
+FAULT_SECONDS = 8.0  # the faults are spread over about this long
+LOAD_SECONDS = 40.0  # the callers' load ends when the test says, or after this at most
 KILLS = 10
 PAUSE = CALL_TIMEOUT + 1.0  # past the call timeout: calls to the paused instance time out
 SCALE = 3  # instances of "target" (tests/chaos/app/procfile.py)
@@ -65,7 +67,7 @@ async def _faults(app: hubcore.App) -> list[str]:
     """Ten ``kill -9`` spread over the load, and one instance SIGSTOPped past the call timeout
     while the others are killed; returns what was done, in order."""
     done: list[str] = []
-    gap = (LOAD_SECONDS - 2.0) / KILLS  # the pace of the faults, not a synchronisation
+    gap = (FAULT_SECONDS - 2.0) / KILLS  # the pace of the faults, not a synchronisation
 
     async def kill(instance: int) -> None:
         # A process that serves (not one still starting after the previous kill, on a slow
@@ -84,6 +86,20 @@ async def _faults(app: hubcore.App) -> list[str]:
         for number in range(KILLS - KILLS // 2):
             await kill(number % (SCALE - 1))  # not the paused one
     return done
+
+
+async def _every_instance_ran(app: hubcore.App, ledger: Path) -> None:
+    """Wait (bounded) until each running instance of ``target`` wrote down a call it ran."""
+
+    async def ran() -> bool:
+        return all(_ran(ledger, app.processes[f"target.{i}"].pid) for i in range(SCALE))
+
+    await eventually(ran, timeout=10)
+
+
+def _ran(ledger: Path, pid: int | None) -> bool:
+    path = ledger / f"ran-{pid}.log"
+    return path.exists() and path.stat().st_size > 0
 
 
 async def _pause(app: hubcore.App, instance: int, done: list[str]) -> None:
@@ -113,7 +129,11 @@ async def test_calls_under_kills_and_a_pause_run_at_most_once_and_end_in_time(
     started = time.monotonic()
     go(callers)
     faults = await _faults(app)
-    await wait_done(callers, timeout=LOAD_SECONDS + CALL_TIMEOUT + 20)
+    # The load goes on until every instance, the last one restarted too, has run calls.
+    await app.ready(timeout=15)
+    await _every_instance_ran(app, ledger)
+    stop(callers)
+    await wait_done(callers, timeout=CALL_TIMEOUT + 20)
     elapsed = time.monotonic() - started
     books = Books.read(callers, ledger)
     print(f"\nchaos: {len(faults)} faults: " + "; ".join(faults))
