@@ -178,8 +178,8 @@ def test_inproc_bench_times_calls_with_and_without_a_timeout(
 ) -> None:
     assert inproc.main(["--calls", "50", "--rounds", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    pattern = r"(with a timeout|without) +(\d+\.\d\d) us a call \(best of 2 x 50\)"
+    pattern = r"(with a timeout|without|guard) +(\d+\.\d\d) us a call \(best of 2 x 500?\)"
     matches = [re.fullmatch(pattern, line) for line in lines]
     assert all(matches), lines
-    assert [m.group(1) for m in matches if m] == ["with a timeout", "without"]
+    assert [m.group(1) for m in matches if m] == ["with a timeout", "without", "guard"]
     assert all(float(m.group(2)) > 0 for m in matches if m)
