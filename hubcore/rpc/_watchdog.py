@@ -178,7 +178,12 @@ class Watchdog:
 
     def _run(self) -> None:
         while True:
-            time.sleep(self.check(time.monotonic()))
+            try:
+                delay = self.check(time.monotonic())
+            except Exception:  # a bug here: said, and the watching goes on
+                log.exception("the watchdog of plain methods failed")
+                delay = POLL
+            time.sleep(delay)
 
     def check(self, now: float) -> float:
         """Fire the guards armed past their deadline at ``now``; return how long to sleep."""
