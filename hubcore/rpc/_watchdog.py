@@ -115,16 +115,29 @@ class Guard:
     def fire(self, armed: tuple[Call, float | None]) -> None:
         """From the watchdog's thread: answer the caller of the armed call, which it gave up
         on, with where the loop's thread is."""
+        call = armed[0]
         with self._lock:
             self._firing = True  # before reading armed (see disarm)
             try:
                 if self.armed is not armed or armed[1] is None:
                     return  # it returned meanwhile, or this fired already
-                self._answer(armed[0])
+                stack, told = self._answer(call)
             finally:
                 self._firing = False
+        # This process's own output says it too (after the lock: the loop's thread may wait
+        # on it): nothing else of this process ran meanwhile.
+        log.warning(
+            "%s.%s holds the event loop past its caller's deadline (%gs)%s%s",
+            call.target,
+            call.method,
+            round(call.left or 0, 2),
+            f", at {stack[-1]}" if stack else "",
+            "" if told else " (its caller was not told: the connection was busy)",
+        )
 
-    def _answer(self, call: Call) -> None:
+    def _answer(self, call: Call) -> tuple[tuple[str, ...], bool]:
+        """Write the answer (under the lock); where the loop's thread is, and whether the
+        answer could be sent."""
         self.armed = (call, None)
         frame = sys._current_frames().get(self._thread)
         stack = thread_stack(frame) if frame is not None else ()
@@ -133,15 +146,7 @@ class Guard:
         error = error_frame(call.id, CANCELLED, RUNNING, identity=conn.identity, stack=stack)
         rest = self._stream.write_aside(encode_error(error, max_size=conn.max_frame))
         self._rest = rest or None  # None also when nothing could be sent: nothing to finish
-        # This process's own output says it too: nothing else of it ran meanwhile.
-        log.warning(
-            "%s.%s holds the event loop past its caller's deadline (%gs)%s%s",
-            call.target,
-            call.method,
-            round(call.left or 0, 2),
-            f", at {stack[-1]}" if stack else "",
-            "" if rest is not None else " (its caller was not told: the connection was busy)",
-        )
+        return stack, rest is not None
 
     def close(self) -> None:
         """The connection closed: watched no more."""
