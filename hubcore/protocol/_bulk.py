@@ -94,9 +94,8 @@ def split_bulk(
         kwargs = _replaced_values(frame.kwargs, raw, bulk_min)
         if not raw:
             return frame, raw
-        return dataclasses.replace(
-            frame, args=args, kwargs=kwargs
-        ), raw  # fields appended later too
+        # dataclasses.replace keeps every other field, those appended to CALL later too.
+        return dataclasses.replace(frame, args=args, kwargs=kwargs), raw
     large = _large(frame.value, bulk_min)
     if large is None:
         return frame, raw
